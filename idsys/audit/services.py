@@ -1,0 +1,207 @@
+"""Recording and verifying the hash-chained audit trail.
+
+Each row's hash is an HMAC (audit key from the key ring) over its content and the previous row's
+hash. A keyed hash, not a bare SHA-256, because someone able to rewrite rows could otherwise
+recompute every later hash; without the audit key they cannot. The head row, also MACed, records
+the last sequence number so that deleting the newest rows is detected as well.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from idsys.audit.models import AuditEvent, AuditHead
+from idsys.crypto import KeyPurpose, KeyRing, UnknownKeyError, constant_time_equal
+
+GENESIS_HASH = "0" * 64
+_HEAD_ID = 1
+
+
+class Outcome(StrEnum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    DENIED = "denied"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acted: a staff id and role, or the system (both None) for scheduled jobs and CLI."""
+
+    id: int | None
+    role: str | None
+
+
+SYSTEM = Actor(None, None)
+
+
+def _content(event: AuditEvent) -> bytes:
+    fields = {
+        "seq": event.seq,
+        "at": _utc(event.occurred_at).isoformat(timespec="microseconds"),
+        "actor_id": event.actor_id,
+        "actor_role": event.actor_role,
+        "action": event.action,
+        "target_type": event.target_type,
+        "target_id": event.target_id,
+        "outcome": event.outcome,
+        "detail": event.detail,
+        "prev": event.prev_hash,
+    }
+    return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _utc(moment: datetime) -> datetime:
+    # SQLite returns naive datetimes; every stored time is UTC.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _head_content(seq: int, last_hash: str) -> bytes:
+    return f"audit-head|{seq}|{last_hash}".encode()
+
+
+def record(
+    session: Session,
+    keys: KeyRing,
+    actor: Actor,
+    action: str,
+    *,
+    outcome: Outcome = Outcome.SUCCESS,
+    target_type: str | None = None,
+    target_id: str | int | None = None,
+    detail: str | None = None,
+    now: datetime | None = None,
+) -> AuditEvent:
+    """Append one event in the caller's transaction (it commits or rolls back with the action).
+
+    ``action`` is a dotted code such as ``auth.login``; ``detail`` a short code, never free text
+    that could carry personal data.
+    """
+    head = session.execute(
+        select(AuditHead).where(AuditHead.id == _HEAD_ID).with_for_update()
+    ).scalar_one_or_none()
+    if head is None:
+        head = AuditHead(id=_HEAD_ID, last_seq=0, last_hash=GENESIS_HASH, key_id="", head_mac="")
+        session.add(head)
+    event = AuditEvent(
+        seq=head.last_seq + 1,
+        occurred_at=now or datetime.now(UTC),
+        actor_id=actor.id,
+        actor_role=actor.role,
+        action=action,
+        target_type=target_type,
+        target_id=None if target_id is None else str(target_id),
+        outcome=outcome.value,
+        detail=detail,
+        prev_hash=head.last_hash,
+    )
+    kid, digest = keys.mac(KeyPurpose.AUDIT, _content(event))
+    event.key_id = kid
+    event.row_hash = digest.hex()
+    session.add(event)
+    head.last_seq = event.seq
+    head.last_hash = event.row_hash
+    head.key_id, head_mac = keys.mac(KeyPurpose.AUDIT, _head_content(event.seq, event.row_hash))
+    head.head_mac = head_mac.hex()
+    session.flush()
+    return event
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    ok: bool
+    rows_checked: int
+    problem: str | None = None
+    first_bad_seq: int | None = None
+
+
+def _iter_events(session: Session, batch: int = 5000) -> Iterator[AuditEvent]:
+    last = 0
+    while True:
+        rows = session.scalars(
+            select(AuditEvent).where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(batch)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq
+        session.expunge_all()
+
+
+def _mac_matches(keys: KeyRing, kid: str, data: bytes, expected_hex: str) -> bool:
+    try:
+        _, digest = keys.mac(KeyPurpose.AUDIT, data, kid=kid)
+    except UnknownKeyError:
+        return False
+    return constant_time_equal(digest.hex(), expected_hex)
+
+
+def verify_chain(session: Session, keys: KeyRing) -> ChainReport:
+    """Walk the whole trail and report the first broken link, if any.
+
+    Detects an altered row (its hash no longer matches), a deleted row (a gap in the sequence or
+    a previous-hash mismatch), and deleted newest rows (the MACed head disagrees).
+    """
+    expected_prev = GENESIS_HASH
+    expected_seq = 1
+    checked = 0
+    for event in _iter_events(session):
+        if event.seq != expected_seq:
+            missing = (
+                f"row {expected_seq}"
+                if event.seq == expected_seq + 1
+                else f"rows {expected_seq} to {event.seq - 1}"
+            )
+            return ChainReport(
+                False, checked, f"{missing} missing before row {event.seq} (deleted)", expected_seq
+            )
+        if not _mac_matches(keys, event.key_id, _content(event), event.row_hash):
+            return ChainReport(
+                False, checked, f"row {event.seq} does not match its hash (altered)", event.seq
+            )
+        if event.prev_hash != expected_prev:
+            return ChainReport(
+                False,
+                checked,
+                f"row {event.seq} does not link to row {event.seq - 1} (altered or replaced)",
+                event.seq,
+            )
+        expected_prev = event.row_hash
+        expected_seq += 1
+        checked += 1
+
+    head = session.get(AuditHead, _HEAD_ID)
+    last_seq = expected_seq - 1
+    if head is None:
+        if checked:
+            return ChainReport(False, checked, "the chain head record is missing", None)
+        return ChainReport(True, 0)
+    if not _mac_matches(
+        keys, head.key_id, _head_content(head.last_seq, head.last_hash), head.head_mac
+    ):
+        return ChainReport(False, checked, "the chain head record was altered", head.last_seq)
+    if head.last_seq != last_seq or head.last_hash != expected_prev:
+        return ChainReport(
+            False,
+            checked,
+            f"the chain ends at row {last_seq} but its head records row {head.last_seq} "
+            "(newest rows deleted)",
+            last_seq + 1,
+        )
+    return ChainReport(True, checked)
+
+
+def recent_events(
+    session: Session, *, limit: int = 100, before: int | None = None
+) -> list[AuditEvent]:
+    """The newest events first, for the admin audit page (paged by sequence number)."""
+    query = select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit)
+    if before is not None:
+        query = query.where(AuditEvent.seq < before)
+    return list(session.scalars(query))

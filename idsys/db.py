@@ -1,0 +1,104 @@
+"""Database access: SQLAlchemy 2.0 engine and a session scoped to the Flask app context.
+
+Services receive a ``Session`` explicitly; views use ``db.session`` and commit. The schema is
+created and changed only by Alembic migrations (``flask db upgrade``), never by ``create_all``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, current_app
+from flask.globals import app_ctx
+from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
+
+# Stable constraint names, so that later migrations can drop or alter them on every backend.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+@dataclass
+class DatabaseState:
+    engine: Engine
+    # Tests bind every session to one connection whose outer transaction they roll back.
+    bind: Engine | Connection
+
+
+def _state() -> DatabaseState:
+    state: DatabaseState = current_app.extensions["idsys.db"]
+    return state
+
+
+class _AppSession(Session):
+    def get_bind(self, mapper: Any = None, clause: Any = None, **kwargs: Any) -> Any:
+        return _state().bind
+
+
+def _scope() -> int:
+    return id(app_ctx._get_current_object())  # type: ignore[attr-defined]
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the one writer
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine with the settings idsys relies on for ``url``'s backend."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 10})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+class Database:
+    """The app's database handle: ``db.session`` is valid inside an app context."""
+
+    def __init__(self) -> None:
+        self._scoped: scoped_session[Session] = scoped_session(
+            # Views render what they just committed; reloading every attribute would be waste.
+            sessionmaker(
+                class_=_AppSession, join_transaction_mode="create_savepoint", expire_on_commit=False
+            ),
+            scopefunc=_scope,
+        )
+
+    def init_app(self, app: Flask, url: str) -> None:
+        engine = make_engine(url)
+        app.extensions["idsys.db"] = DatabaseState(engine=engine, bind=engine)
+
+        @app.teardown_appcontext
+        def _remove_session(_exc: BaseException | None) -> None:
+            self._scoped.remove()
+
+    @property
+    def session(self) -> Session:
+        """This app context's session (the same object for the whole request)."""
+        return self._scoped()
+
+    @property
+    def engine(self) -> Engine:
+        return _state().engine
+
+    @property
+    def metadata(self) -> MetaData:
+        return Base.metadata
+
+
+db = Database()

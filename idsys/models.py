@@ -1,0 +1,8 @@
+"""Imports every domain's models so that Base.metadata is complete (migrations, schema tests)."""
+
+from __future__ import annotations
+
+
+def import_all_models() -> None:
+    import idsys.audit.models
+    import idsys.auth.models  # noqa: F401

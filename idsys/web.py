@@ -1,0 +1,215 @@
+"""Request hooks shared by every page: access enforcement, idle sign-out, security headers,
+and friendly error pages (JSON for the API)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import (
+    Flask,
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user, logout_user
+from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import HTTPException
+
+from idsys.audit.services import Outcome, record
+from idsys.auth.access import ACCESS_ATTR, Access, access_of
+from idsys.auth.models import Role, StaffUser
+from idsys.db import db
+from idsys.extensions import keyring, login_manager
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "media-src 'self' blob:; connect-src 'self'; font-src 'self'; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+ERROR_TEXT: dict[int, tuple[str, str]] = {
+    400: ("Bad request", "The request could not be understood. Go back and try again."),
+    401: ("Sign-in needed", "Sign in to continue."),
+    403: ("Not allowed", "Your account does not have access to this page."),
+    404: ("Page not found", "There is no page at this address. Check the address or go back."),
+    405: ("Not allowed", "This page cannot be used that way."),
+    413: ("Too large", "What was sent is too large. Try a smaller file."),
+    415: ("Unsupported", "That type of content is not accepted here."),
+    429: ("Too many requests", "Too many attempts in a short time. Wait a minute, then try again."),
+    500: (
+        "Something went wrong",
+        "An unexpected error happened; nothing was saved. "
+        "Try again, and tell your supervisor if it happens again.",
+    ),
+    503: ("Unavailable", "The service is temporarily unavailable. Try again in a few minutes."),
+}
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or (
+        request.accept_mimetypes.best_match(["application/json", "text/html"]) == "application/json"
+    )
+
+
+def error_response(code: int, message: str | None = None, error: str | None = None) -> Any:
+    title, text = ERROR_TEXT.get(code, ERROR_TEXT[500])
+    message = message or _(text)
+    if wants_json():
+        body = {"error": error or title.lower().replace(" ", "_"), "message": message}
+        return jsonify(body), code
+    return render_template("error.html", code=code, title=_(title), message=message), code
+
+
+def safe_next(target: str | None) -> str | None:
+    """Only same-site paths: an open redirect would let a phishing link borrow our address."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
+
+
+def _load_user(user_id: str) -> StaffUser | None:
+    try:
+        raw_id, raw_version = user_id.split(":", 1)
+        user = db.session.get(StaffUser, int(raw_id))
+        version = int(raw_version)
+    except (ValueError, SQLAlchemyError):
+        return None
+    if user is None or not user.is_enabled or user.session_version != version:
+        return None
+    return user
+
+
+def _unauthorized() -> Any:
+    if wants_json():
+        return error_response(401)
+    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+
+def _access_for_request() -> Access | None:
+    if request.endpoint is None:
+        return None
+    view = current_app.view_functions.get(request.endpoint)
+    return access_of(view) if view is not None else None
+
+
+def _idle_expired() -> bool:
+    now = datetime.now(UTC).timestamp()
+    last = session.get("seen")
+    limit = current_app.config["SESSION_IDLE_TIMEOUT"].total_seconds()
+    session["seen"] = now
+    return isinstance(last, int | float) and now - last > limit
+
+
+def _enforce_access() -> Any:
+    if request.endpoint is None:
+        return None  # 404 or 405 follows
+    access = _access_for_request()
+    if access is None:
+        abort(500)  # unreachable: create_app refuses undeclared views
+    authenticated = bool(current_user.is_authenticated)
+    if authenticated and _idle_expired():
+        logout_user()
+        session.clear()
+        if access.public:
+            return None
+        flash(_("You were signed out after a period of inactivity."), "info")
+        return login_manager.unauthorized()
+    if access.public:
+        return None
+    if not authenticated:
+        return login_manager.unauthorized()
+    user: StaffUser = current_user._get_current_object()
+    if not access.during_setup:
+        if user.must_change_password:
+            return redirect(url_for("auth.change_password"))
+        if (
+            current_app.config["REQUIRE_TOTP"]
+            and user.role in (Role.SUPERVISOR.value, Role.ADMIN.value)
+            and not user.totp_enabled
+        ):
+            return redirect(url_for("auth.totp_enrol"))
+    if user.role_enum not in access.roles:
+        record(
+            db.session,
+            keyring(),
+            _actor(user),
+            "access.denied",
+            outcome=Outcome.DENIED,
+            detail=request.endpoint[:64],
+        )
+        db.session.commit()
+        return error_response(403)
+    return None
+
+
+def _actor(user: StaffUser) -> Any:
+    from idsys.auth.services import actor_of
+
+    return actor_of(user)
+
+
+def _security_headers(response: Response) -> Response:
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CSP)
+    headers["X-Frame-Options"] = "DENY"
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Referrer-Policy"] = "no-referrer"
+    headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    headers["Permissions-Policy"] = "camera=(self), microphone=(), geolocation=()"
+    if current_app.config.get("HSTS"):
+        headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
+    if request.endpoint != "static":
+        # Pages hold personal data and counter computers are shared: never keep them in a cache.
+        headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _handle_http(exc: HTTPException) -> Any:
+    if isinstance(exc, CSRFError):
+        return error_response(
+            400,
+            _(
+                "The form expired or was sent from another page. Reload the page and send it "
+                "again; nothing was saved."
+            ),
+            error="csrf_failed",
+        )
+    code = exc.code or 500
+    if code == 405 and wants_json():
+        return error_response(405)
+    return error_response(code)
+
+
+def _handle_unexpected(exc: Exception) -> Any:
+    db.session.rollback()
+    current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
+    return error_response(500)
+
+
+def init_app(app: Flask) -> None:
+    # Flask's own static view needs a declared audience like every other view.
+    setattr(app.view_functions["static"], ACCESS_ATTR, Access(public=True, roles=frozenset()))
+    login_manager.user_loader(_load_user)
+    login_manager.unauthorized_handler(_unauthorized)
+    app.before_request(_enforce_access)
+    app.after_request(_security_headers)
+    app.register_error_handler(HTTPException, _handle_http)
+    app.register_error_handler(Exception, _handle_unexpected)
+
+    @app.context_processor
+    def _template_globals() -> dict[str, Any]:
+        return {"Role": Role, "languages": app.config["LANGUAGES"]}

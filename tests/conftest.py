@@ -1,0 +1,235 @@
+"""Shared fixtures: a real database per test (a fresh SQLite file, or on PostgreSQL a transaction
+rolled back at the end), the real key ring code, and helpers to create and sign in staff.
+
+Set IDSYS_TEST_DATABASE_URL to run everything on PostgreSQL; IDSYS_TEST_REDIS_URL for the
+Redis-backed rate-limit tests. When a URL is set but its server does not answer, tests fail
+rather than skip: CI must never pass by silently testing less.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from idsys import create_app
+from idsys.auth import services as auth
+from idsys.auth.models import Role, StaffUser
+from idsys.crypto import FileKeyProvider, KeyPurpose, KeyRing
+from idsys.crypto.totp import current_code
+from idsys.db import db, make_engine
+
+PG_URL = os.environ.get("IDSYS_TEST_DATABASE_URL", "").strip()
+REDIS_URL = os.environ.get("IDSYS_TEST_REDIS_URL", "").strip()
+PASSWORD = "correct horse battery staple"
+TOTP_SECRETS: dict[str, str] = {}  # username -> secret, for tests that sign in with TOTP
+
+
+def pytest_report_header() -> list[str]:
+    return [
+        f"idsys database: {'PostgreSQL ' + PG_URL if PG_URL else 'SQLite (a fresh file per test)'}",
+        f"idsys redis: {REDIS_URL or 'not set (Redis tests skip)'}",
+    ]
+
+
+@pytest.fixture(scope="session")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> KeyRing:
+    path = tmp_path_factory.mktemp("keys") / "keyring.json"
+    provider = FileKeyProvider(path, strict_permissions=True)
+    return KeyRing.open(provider, generate_missing=True, required=tuple(KeyPurpose))
+
+
+def build_app(database_url: str, instance: Path, keys: KeyRing, **extra: Any) -> Flask:
+    overrides: dict[str, Any] = {
+        "DATABASE_URL": database_url,
+        "INSTANCE_PATH": str(instance),
+        "KEYRING": keys,
+        "SECRET_KEY": "test-secret-key-" + "x" * 32,
+        "RATELIMIT_STORAGE_URI": "memory://",
+    }
+    overrides.update(extra)
+    return create_app("test", overrides)
+
+
+def migrate_to_head(app: Flask) -> None:
+    with app.app_context():
+        upgrade(directory=str(Path(app.root_path).parent / "migrations"))
+
+
+@dataclass(frozen=True)
+class Template:
+    kind: str  # "sqlite" or "postgresql"
+    location: str  # the template file, or the PostgreSQL URL
+
+
+@pytest.fixture(scope="session")
+def migrated(tmp_path_factory: pytest.TempPathFactory, keys: KeyRing) -> Template:
+    """Run the migrations once per session: into a template SQLite file, or into PostgreSQL."""
+    base = tmp_path_factory.mktemp("template")
+    if PG_URL:
+        engine = make_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1))
+        try:
+            with engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
+        except Exception as exc:
+            pytest.fail(f"IDSYS_TEST_DATABASE_URL is set but PostgreSQL is unusable: {exc}")
+        finally:
+            engine.dispose()
+        app = build_app(PG_URL, base / "instance", keys)
+        migrate_to_head(app)
+        app.extensions["idsys.db"].engine.dispose()
+        return Template("postgresql", PG_URL)
+    path = base / "template.sqlite3"
+    app = build_app(f"sqlite:///{path}", base / "instance", keys)
+    migrate_to_head(app)
+    app.extensions["idsys.db"].engine.dispose()
+    return Template("sqlite", str(path))
+
+
+@pytest.fixture
+def app_factory(migrated: Template, tmp_path: Path, keys: KeyRing) -> Iterator[Any]:
+    """Build apps on this test's clean database; extra settings as keyword arguments.
+
+    Several apps in one test stand for several workers sharing the database.
+    """
+    apps: list[Flask] = []
+    connection: Connection | None = None
+    if migrated.kind == "sqlite":
+        path = tmp_path / "idsys.sqlite3"
+        shutil.copyfile(migrated.location, path)
+        url = f"sqlite:///{path}"
+    else:
+        url = migrated.location
+
+    def make(**extra: Any) -> Flask:
+        nonlocal connection
+        app = build_app(url, tmp_path / "instance", keys, **extra)
+        state = app.extensions["idsys.db"]
+        if migrated.kind == "postgresql":
+            if connection is None:
+                connection = state.engine.connect()
+                connection.begin()
+            state.bind = connection
+        apps.append(app)
+        return app
+
+    yield make
+    if connection is not None:
+        connection.rollback()
+        connection.close()
+    for app in apps:
+        app.extensions["idsys.db"].engine.dispose()
+
+
+@pytest.fixture
+def app(app_factory: Any) -> Flask:
+    flask_app: Flask = app_factory()
+    return flask_app
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def session(app: Flask) -> Iterator[Session]:
+    with app.app_context():
+        yield db.session
+
+
+@pytest.fixture
+def make_user(app: Flask, keys: KeyRing) -> Any:
+    """Create a ready-to-use staff account (own password chosen, optional TOTP)."""
+
+    def make(
+        role: Role = Role.CLERK,
+        username: str | None = None,
+        *,
+        totp: bool = False,
+        password: str = PASSWORD,
+    ) -> StaffUser:
+        with app.app_context():
+            name = username or f"{role.value}{db.session.query(StaffUser).count() + 1}"
+            user, _ = auth.create_user(
+                db.session,
+                keys,
+                auth.SYSTEM,
+                username=name,
+                display_name=name.title(),
+                role=role,
+                password=password,
+            )
+            user.must_change_password = False
+            if totp:
+                secret = auth.start_totp_enrolment()
+                auth.confirm_totp_enrolment(db.session, keys, user, secret, current_code(secret))
+                user.totp_last_step = None
+                TOTP_SECRETS[name] = secret
+            db.session.commit()
+            db.session.refresh(user)
+            db.session.expunge(user)
+            return user
+
+    return make
+
+
+CSRF_RE = re.compile(
+    r'name="csrf_token" type="hidden" value="([^"]+)"|'
+    r'name="csrf_token" value="([^"]+)"'
+)
+
+
+def csrf_token(client: FlaskClient, path: str) -> str:
+    """Open ``path`` as a browser would and return the form's CSRF token."""
+    page = client.get(path)
+    match = CSRF_RE.search(page.get_data(as_text=True))
+    if match is None and not client.application.config["WTF_CSRF_ENABLED"]:
+        return ""
+    assert match, f"no CSRF token on {path} (status {page.status_code})"
+    return match.group(1) or match.group(2)
+
+
+def login(client: FlaskClient, user: StaffUser, password: str = PASSWORD) -> Any:
+    token = csrf_token(client, "/login")
+    return client.post(
+        "/login", data={"csrf_token": token, "username": user.username, "password": password}
+    )
+
+
+@pytest.fixture
+def signed_in(client: FlaskClient, make_user: Any) -> Any:
+    """Sign a new account of ``role`` in on ``client`` and return it."""
+
+    def sign_in(role: Role = Role.CLERK) -> StaffUser:
+        user: StaffUser = make_user(role)
+        response = login(client, user)
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return user
+
+    return sign_in
+
+
+def needs_redis() -> str:
+    if not REDIS_URL:
+        pytest.skip("IDSYS_TEST_REDIS_URL is not set: no Redis server to test against")
+    return REDIS_URL
+
+
+def needs_postgres() -> str:
+    if not PG_URL:
+        pytest.skip("IDSYS_TEST_DATABASE_URL is not set: no PostgreSQL server to test against")
+    return PG_URL

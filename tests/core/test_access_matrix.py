@@ -1,0 +1,98 @@
+"""Every route × every role: who may open what. A new route missing from this table fails."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from idsys.auth.access import access_of, check_all_declared, public, undeclared_endpoints
+from idsys.auth.models import Role
+from tests.conftest import login
+
+STAFF = "admin,clerk,supervisor"
+# endpoint -> who may use it. Keep in step with the views: that is the point of the table.
+EXPECTED: dict[str, str] = {
+    "static": "public",
+    "core.index": "public",
+    "core.healthz": "public",
+    "core.set_language": "public",
+    "core.home": STAFF,
+    "auth.login": "public",
+    "auth.login_totp": "public",
+    "auth.logout": STAFF,
+    "auth.change_password": STAFF,
+    "auth.totp_enrol": STAFF,
+    "staff_admin.staff_list": "admin",
+    "staff_admin.staff_create": "admin",
+    "staff_admin.staff_detail": "admin",
+    "staff_admin.staff_action": "admin",
+    "audit.events": "admin",
+    "audit.verify": "admin",
+}
+
+
+def sample_args(endpoint: str, staff_id: int) -> dict[str, Any]:
+    """Values for the URL's variables, so that an allowed request finds something to show."""
+    return {
+        "static": {"filename": "css/idsys.css"},
+        "staff_admin.staff_detail": {"user_id": staff_id},
+        "staff_admin.staff_action": {"user_id": staff_id, "action": "unlock"},
+    }.get(endpoint, {})
+
+
+def test_every_route_is_in_the_table(app: Flask) -> None:
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
+    assert endpoints - EXPECTED.keys() == set(), "new routes: add them to EXPECTED"
+    assert EXPECTED.keys() - endpoints == set(), "routes gone: remove them from EXPECTED"
+
+
+def test_declared_access_matches_the_table(app: Flask) -> None:
+    assert undeclared_endpoints(app) == []
+    for endpoint, view in app.view_functions.items():
+        access = access_of(view)
+        assert access is not None
+        assert access.describe() == EXPECTED[endpoint], endpoint
+
+
+def test_an_undeclared_route_stops_start_up(app: Flask) -> None:
+    app.add_url_rule("/forgotten", "forgotten", lambda: "no declaration")
+    with pytest.raises(RuntimeError, match="forgotten"):
+        check_all_declared(app)
+    app.view_functions["forgotten"] = public(lambda: "declared")
+    check_all_declared(app)
+
+
+def _request(client: Any, app: Flask, endpoint: str, staff_id: int) -> Any:
+    rule = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint)
+    with app.test_request_context():
+        from flask import url_for
+
+        url = url_for(endpoint, **sample_args(endpoint, staff_id))
+    method = "GET" if "GET" in (rule.methods or set()) else "POST"
+    return client.open(url, method=method)
+
+
+@pytest.mark.parametrize("role", [None, *Role], ids=lambda r: r.value if r else "anonymous")
+def test_each_role_reaches_exactly_its_pages(app: Flask, make_user: Any, role: Role | None) -> None:
+    app.config["WTF_CSRF_ENABLED"] = False  # this test is about access, not forms
+    target = make_user(Role.CLERK, "target")
+    client = app.test_client()
+    if role is not None:
+        assert login(client, make_user(role)).status_code == 302
+    for endpoint, allowed in EXPECTED.items():
+        if endpoint in {"auth.logout", "auth.login", "auth.login_totp"}:
+            continue  # they change the session itself; covered in tests/auth
+        response = _request(client, app, endpoint, target.id)
+        may = allowed == "public" or (role is not None and role.value in allowed.split(","))
+        where = f"{endpoint} as {role.value if role else 'anonymous'}: {response.status_code}"
+        if may:
+            assert response.status_code in {200, 302}, where
+            if response.status_code == 302 and allowed != "public":
+                assert "/login" not in response.headers["Location"], where
+        elif role is None:
+            assert response.status_code == 302, where
+            assert "/login" in response.headers["Location"], where
+        else:
+            assert response.status_code == 403, where

@@ -1,0 +1,68 @@
+"""Rules of the code base that a reviewer would otherwise have to remember."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask import Flask
+
+from idsys import ROOT
+from idsys.db import Base, db
+from idsys.models import import_all_models
+
+CRYPTO_MODULES = {
+    "cryptography",
+    "hashlib",
+    "hmac",
+    "secrets",
+    "argon2",
+    "pyotp",
+    "random",
+    "nacl",
+    "Crypto",
+    "jwt",
+    "jose",
+}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_only_the_crypto_package_imports_cryptographic_primitives() -> None:
+    offenders = []
+    for path in sorted((ROOT / "idsys").rglob("*.py")):
+        if (ROOT / "idsys" / "crypto") in path.parents:
+            continue
+        found = _imports(path) & CRYPTO_MODULES
+        if found:
+            offenders.append(f"{path.relative_to(ROOT)}: {', '.join(sorted(found))}")
+    assert offenders == [], "import these through idsys.crypto instead"
+
+
+def test_the_rule_catches_an_offender(tmp_path: Path) -> None:
+    planted = tmp_path / "bad.py"
+    planted.write_text("from cryptography.fernet import Fernet\nimport hashlib\n")
+    assert _imports(planted) & CRYPTO_MODULES == {"cryptography", "hashlib"}
+
+
+def test_migrations_create_exactly_the_models(app: Flask) -> None:
+    """The schema comes only from migrations, and they match the models (no drift)."""
+    import_all_models()
+    with app.app_context(), db.engine.connect() as connection:
+        bind = app.extensions["idsys.db"].bind
+        conn = bind if hasattr(bind, "execute") else connection
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
+        )
+    assert diff == []
