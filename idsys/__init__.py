@@ -129,10 +129,11 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from idsys.applications.views import bp as applicants_admin_bp
     from idsys.audit.views import bp as audit_bp
     from idsys.auth.views import admin_bp
     from idsys.auth.views import bp as auth_bp
     from idsys.core.views import bp as core_bp
 
-    for blueprint in (core_bp, auth_bp, admin_bp, audit_bp):
+    for blueprint in (core_bp, auth_bp, admin_bp, audit_bp, applicants_admin_bp):
         app.register_blueprint(blueprint)

@@ -8,9 +8,11 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from idsys.applications import services as applicants
 from idsys.audit.services import SYSTEM, verify_chain
 from idsys.auth import services as auth
 from idsys.auth.models import Role
+from idsys.crypto import KeyRingError
 from idsys.db import db
 from idsys.extensions import keyring
 
@@ -95,6 +97,60 @@ def audit_verify() -> None:
     click.echo(f"AUDIT TRAIL BROKEN: {report.problem}", err=True)
     click.echo(f"{report.rows_checked} events before it verified.", err=True)
     sys.exit(1)
+
+
+@idsys_cli.command("rotate-keys")
+@click.option(
+    "--batch-size",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="Data keys re-wrapped and committed per batch.",
+)
+def rotate_keys(batch_size: int) -> None:
+    """Re-wrap every applicant's data key under a new key-encryption key.
+
+    Interrupt it at any time (Ctrl-C, a lost connection): running it again resumes. Previous
+    key-encryption keys are retired once no record uses them.
+    """
+    keys = keyring()
+    try:
+        state, resumed, pending = applicants.begin_rotation(db.session, keys)
+    except KeyRingError as exc:
+        raise click.ClickException(str(exc)) from None
+    verb = "Resuming the interrupted rotation" if resumed else "Rotating"
+    click.echo(f"{verb} to key {state.target_kek_id}: {pending} data keys to re-wrap.")
+    with click.progressbar(length=pending, label="Re-wrapping", show_pos=True) as bar:
+        while done := applicants.rewrap_batch(db.session, keys, state, batch_size):
+            bar.update(done)
+    retired, in_use = applicants.finish_rotation(db.session, keys, state)
+    click.echo(f"Done: {state.rewrapped} data keys now under {state.target_kek_id}.")
+    if retired:
+        click.echo("Retired (no record used them): " + ", ".join(retired))
+    if in_use:
+        click.echo("Still in use, kept: " + ", ".join(in_use) + " (run again to finish)")
+
+
+@idsys_cli.command("erase")
+@click.argument("applicant_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def erase(applicant_id: str, yes: bool) -> None:
+    """Erase an applicant for good by destroying their data key (crypto-shredding)."""
+    try:
+        applicant = applicants.get_applicant(db.session, applicant_id)
+    except applicants.ApplicantError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not yes:
+        click.confirm(
+            f"Erase applicant {applicant.id}? Their record becomes unreadable forever", abort=True
+        )
+    try:
+        applicants.erase_applicant(db.session, keyring(), SYSTEM, applicant.id)
+    except applicants.ApplicantError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
+    db.session.commit()
+    click.echo(f"Applicant {applicant.id} erased; the erasure is in the audit trail.")
 
 
 def init_app(app: Flask) -> None:

@@ -4,5 +4,6 @@ from __future__ import annotations
 
 
 def import_all_models() -> None:
+    import idsys.applications.models
     import idsys.audit.models
     import idsys.auth.models  # noqa: F401

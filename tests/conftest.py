@@ -8,11 +8,13 @@ rather than skip: CI must never pass by silently testing less.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +22,15 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
+from PIL import Image, ImageDraw
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from idsys import create_app
+from idsys.applications import services as applicants
+from idsys.applications.models import Applicant
+from idsys.applications.profile import Address, ApplicantProfile
 from idsys.auth import services as auth
 from idsys.auth.models import Role, StaffUser
 from idsys.crypto import FileKeyProvider, KeyPurpose, KeyRing
@@ -183,6 +189,65 @@ def make_user(app: Flask, keys: KeyRing) -> Any:
             db.session.refresh(user)
             db.session.expunge(user)
             return user
+
+    return make
+
+
+def sample_profile(**changes: Any) -> ApplicantProfile:
+    base = ApplicantProfile(
+        given_names="Nguyễn Thị",
+        family_names="Minh Khai",
+        date_of_birth=date(1988, 2, 29),
+        address=Address(line1="Calle Río Lerma 23", city="Ciudad de México", postal_code="06500"),
+        phone="+52 55 1234 5678",
+        email="minh@example.org",
+        emergency_contact_name="Lan",
+        emergency_contact_phone="+52 55 8765 4321",
+        gender="F",
+        languages=("vi", "es"),
+    )
+    return replace(base, **changes)
+
+
+def photo_bytes(size: tuple[int, int] = (480, 640), fmt: str = "JPEG", exif: bool = True) -> bytes:
+    """A real photo-like image; with a GPS position in its EXIF, as phone cameras write."""
+    image = Image.new("RGB", size, (200, 170, 150))
+    ImageDraw.Draw(image).ellipse(
+        (size[0] // 4, size[1] // 5, 3 * size[0] // 4, 4 * size[1] // 5), fill=(120, 80, 60)
+    )
+    out = io.BytesIO()
+    if exif:
+        data = Image.Exif()
+        data[0x010F] = "CameraMakerZork"  # Make
+        data[0x8825] = {1: "N", 2: (40.0, 42.0, 46.0)}  # GPS latitude
+        image.save(out, format=fmt, exif=data.tobytes())
+    else:
+        image.save(out, format=fmt)
+    return out.getvalue()
+
+
+@pytest.fixture
+def jpeg() -> bytes:
+    return photo_bytes()
+
+
+@pytest.fixture
+def make_applicant(app: Flask, keys: KeyRing) -> Any:
+    """Store an applicant through the real service (encrypted, indexed, audited)."""
+
+    def make(profile: ApplicantProfile | None = None, photo: bytes | None = None) -> Applicant:
+        with app.app_context():
+            applicant = applicants.create_applicant(
+                db.session,
+                keys,
+                auth.SYSTEM,
+                profile or sample_profile(),
+                photo=photo,
+                today=date(2026, 11, 22),
+            )
+            db.session.commit()
+            db.session.expunge(applicant)
+            return applicant
 
     return make
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask import Flask
 
 from idsys import ROOT
+from idsys.audit.services import SYSTEM, verify_chain
+from idsys.auth import services as auth
+from idsys.auth.models import Role
 from idsys.db import Base, db
 from idsys.models import import_all_models
 
@@ -66,3 +70,30 @@ def test_migrations_create_exactly_the_models(app: Flask) -> None:
             MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
         )
     assert diff == []
+
+
+def test_upgrading_an_old_database_keeps_its_data(tmp_path: Path, keys: Any) -> None:
+    """A city upgrading idsys runs `flask db upgrade` on its existing data: nothing is lost."""
+    from flask_migrate import downgrade, upgrade
+
+    from tests.conftest import build_app
+
+    app = build_app(f"sqlite:///{tmp_path / 'old.sqlite3'}", tmp_path / "instance", keys)
+    migrations = str(ROOT / "migrations")
+    with app.app_context():
+        upgrade(directory=migrations, revision="0001")
+        auth.create_user(
+            db.session,
+            keys,
+            SYSTEM,
+            username="veteran.clerk",
+            display_name="Veteran",
+            role=Role.CLERK,
+        )
+        db.session.commit()
+        upgrade(directory=migrations)
+        assert auth.get_by_username(db.session, "veteran.clerk") is not None
+        assert verify_chain(db.session, keys).ok
+        downgrade(directory=migrations, revision="0001")  # and back, for a failed roll-out
+        assert auth.get_by_username(db.session, "veteran.clerk") is not None
+    app.extensions["idsys.db"].engine.dispose()

@@ -4,6 +4,7 @@ Nothing outside this package imports a cryptographic primitive (a test enforces 
 read this package to know every key, every algorithm and every place a secret is handled.
 """
 
+from idsys.crypto.envelope import DataKey, WrappedKey, blind_index, new_data_key, rewrap, unwrap
 from idsys.crypto.keyring import (
     EnvKeyProvider,
     FileKeyProvider,
@@ -25,6 +26,7 @@ from idsys.crypto.primitives import (
 )
 
 __all__ = [
+    "DataKey",
     "DecryptionError",
     "EnvKeyProvider",
     "FileKeyProvider",
@@ -35,11 +37,16 @@ __all__ = [
     "KeyRingError",
     "KeyState",
     "UnknownKeyError",
+    "WrappedKey",
+    "blind_index",
     "constant_time_equal",
     "ensure_secret_file",
     "hash_password",
     "needs_rehash",
+    "new_data_key",
     "random_below",
     "random_token",
+    "rewrap",
+    "unwrap",
     "verify_password",
 ]

@@ -170,6 +170,9 @@ class KeyProvider(Protocol):
 
     def store(self, entries: list[KeyEntry]) -> None: ...
 
+    def fingerprint(self) -> tuple[int, int] | None:
+        """Changes when the stored ring changes (None: it never changes under us)."""
+
 
 def write_private_file(path: Path, text: str) -> None:
     """Write ``text`` atomically to ``path`` with mode 0600, so no other account can read it."""
@@ -200,6 +203,13 @@ class FileKeyProvider:
 
     def exists(self) -> bool:
         return self.path.exists()
+
+    def fingerprint(self) -> tuple[int, int] | None:
+        try:
+            info = self.path.stat()
+        except OSError:
+            return None
+        return info.st_mtime_ns, info.st_size
 
     def load(self) -> list[KeyEntry]:
         try:
@@ -235,6 +245,9 @@ class EnvKeyProvider:
     def load(self) -> list[KeyEntry]:
         return _decode(self.text, self.description)
 
+    def fingerprint(self) -> tuple[int, int] | None:
+        return None
+
     def store(self, entries: list[KeyEntry]) -> None:
         raise KeyRingError(
             f"the key ring in the {self.description} is read-only: rotate a copy of it with the "
@@ -253,6 +266,7 @@ class KeyRing:
     def __init__(self, provider: KeyProvider, entries: list[KeyEntry]) -> None:
         self.provider = provider
         self._entries = list(entries)
+        self._fingerprint = provider.fingerprint()
         self._check()
 
     @classmethod
@@ -292,23 +306,39 @@ class KeyRing:
                     "exactly one may be active"
                 )
 
+    def refresh(self) -> None:
+        """Reload when another process (a rotation command) changed the stored ring.
+
+        Without this a long-running worker would keep wrapping new data keys under a KEK that
+        a rotation has since replaced, and could even use one after it was retired.
+        """
+        current = self.provider.fingerprint()
+        if current is not None and current != self._fingerprint:
+            self._entries = self.provider.load()
+            self._fingerprint = current
+            self._check()
+
     @property
     def entries(self) -> tuple[KeyEntry, ...]:
+        self.refresh()
         return tuple(self._entries)
 
     def active(self, purpose: KeyPurpose) -> KeyEntry:
+        self.refresh()
         for entry in self._entries:
             if entry.purpose is purpose and entry.state is KeyState.ACTIVE:
                 return entry
         raise KeyRingError(f"{self.provider.description} has no active {purpose.value} key")
 
     def get(self, purpose: KeyPurpose, kid: str) -> KeyEntry:
+        self.refresh()
         for entry in self._entries:
             if entry.kid == kid and entry.purpose is purpose:
                 return entry
         raise UnknownKeyError(f"no {purpose.value} key with id {kid!r} in the key ring")
 
     def of_purpose(self, purpose: KeyPurpose) -> list[KeyEntry]:
+        self.refresh()
         return [e for e in self._entries if e.purpose is purpose]
 
     # -- operations --------------------------------------------------------------------------
@@ -346,6 +376,7 @@ class KeyRing:
         self._entries.append(fresh)
         self._check()
         self.provider.store(self._entries)
+        self._fingerprint = self.provider.fingerprint()
         return fresh
 
     def retire(self, purpose: KeyPurpose, kid: str) -> None:
@@ -355,6 +386,7 @@ class KeyRing:
             raise KeyRingError(f"{kid} is the active {purpose.value} key; rotate before retiring")
         self._entries = [e for e in self._entries if e.kid != kid]
         self.provider.store(self._entries)
+        self._fingerprint = self.provider.fingerprint()
 
 
 def ensure_secret_file(path: Path) -> str:

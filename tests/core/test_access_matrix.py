@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -30,16 +32,25 @@ EXPECTED: dict[str, str] = {
     "staff_admin.staff_action": "admin",
     "audit.events": "admin",
     "audit.verify": "admin",
+    "applicants_admin.erase_lookup": "admin",
+    "applicants_admin.erase": "admin",
 }
 
 
-def sample_args(endpoint: str, staff_id: int) -> dict[str, Any]:
-    """Values for the URL's variables, so that an allowed request finds something to show."""
-    return {
-        "static": {"filename": "css/idsys.css"},
-        "staff_admin.staff_detail": {"user_id": staff_id},
-        "staff_admin.staff_action": {"user_id": staff_id, "action": "unlock"},
-    }.get(endpoint, {})
+@dataclass(frozen=True)
+class Samples:
+    """Existing records, so that an allowed request finds something to show."""
+
+    staff_id: int
+    applicant_id: uuid.UUID
+
+    def args(self, endpoint: str) -> dict[str, Any]:
+        return {
+            "static": {"filename": "css/idsys.css"},
+            "staff_admin.staff_detail": {"user_id": self.staff_id},
+            "staff_admin.staff_action": {"user_id": self.staff_id, "action": "unlock"},
+            "applicants_admin.erase": {"applicant_id": self.applicant_id},
+        }.get(endpoint, {})
 
 
 def test_every_route_is_in_the_table(app: Flask) -> None:
@@ -64,27 +75,29 @@ def test_an_undeclared_route_stops_start_up(app: Flask) -> None:
     check_all_declared(app)
 
 
-def _request(client: Any, app: Flask, endpoint: str, staff_id: int) -> Any:
+def _request(client: Any, app: Flask, endpoint: str, samples: Samples) -> Any:
     rule = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint)
     with app.test_request_context():
         from flask import url_for
 
-        url = url_for(endpoint, **sample_args(endpoint, staff_id))
+        url = url_for(endpoint, **samples.args(endpoint))
     method = "GET" if "GET" in (rule.methods or set()) else "POST"
     return client.open(url, method=method)
 
 
 @pytest.mark.parametrize("role", [None, *Role], ids=lambda r: r.value if r else "anonymous")
-def test_each_role_reaches_exactly_its_pages(app: Flask, make_user: Any, role: Role | None) -> None:
+def test_each_role_reaches_exactly_its_pages(
+    app: Flask, make_user: Any, make_applicant: Any, role: Role | None
+) -> None:
     app.config["WTF_CSRF_ENABLED"] = False  # this test is about access, not forms
-    target = make_user(Role.CLERK, "target")
+    samples = Samples(make_user(Role.CLERK, "target").id, make_applicant().id)
     client = app.test_client()
     if role is not None:
         assert login(client, make_user(role)).status_code == 302
     for endpoint, allowed in EXPECTED.items():
         if endpoint in {"auth.logout", "auth.login", "auth.login_totp"}:
             continue  # they change the session itself; covered in tests/auth
-        response = _request(client, app, endpoint, target.id)
+        response = _request(client, app, endpoint, samples)
         may = allowed == "public" or (role is not None and role.value in allowed.split(","))
         where = f"{endpoint} as {role.value if role else 'anonymous'}: {response.status_code}"
         if may:
