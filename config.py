@@ -161,6 +161,7 @@ class Config:
         self.KEY_FILE: str | None = _env("IDSYS_KEY_FILE")
         self.KEYS_JSON: str | None = _env("IDSYS_KEYS")
         self.INSTANCE_PATH: str | None = _env("IDSYS_INSTANCE_PATH")
+        self.POLICY: str = _env("IDSYS_POLICY") or "mexico_city"
         self.REQUIRE_TOTP: bool = _env_bool("IDSYS_REQUIRE_TOTP", self.DEFAULT_REQUIRE_TOTP)
         self.PROXY_COUNT: int = _env_int("IDSYS_PROXY_COUNT", 0)
         self.SESSION_IDLE_TIMEOUT = timedelta(minutes=_env_int("IDSYS_SESSION_IDLE_MINUTES", 30))

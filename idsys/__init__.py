@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
-
-from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
+from typing import TYPE_CHECKING, Any
 
 from config import Config, ConfigError, get_config
 from idsys.crypto import (
@@ -22,6 +19,10 @@ from idsys.crypto import (
     KeyRingError,
     ensure_secret_file,
 )
+from idsys.policy import PolicyError, load_policy
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUIRED_KEYS = tuple(KeyPurpose)
@@ -53,6 +54,11 @@ def load_keyring(config: Config, instance: Path) -> KeyRing:
 
 def create_app(config_name: str | None = None, overrides: dict[str, Any] | None = None) -> Flask:
     """Build the app. ``overrides`` replace settings after the environment is read (tests)."""
+    # Imported here so that the offline verifier and other plain tools in this package can be
+    # used without Flask installed or loaded.
+    from flask import Flask
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
     try:
         config = get_config(config_name)
     except ConfigError as exc:
@@ -88,6 +94,10 @@ def create_app(config_name: str | None = None, overrides: dict[str, Any] | None 
     else:
         keys = load_keyring(config, instance)
     app.extensions["idsys.keyring"] = keys
+    try:
+        app.extensions["idsys.policy"] = load_policy(app.config["POLICY"])
+    except PolicyError as exc:
+        raise StartupError(f"idsys will not start: invalid jurisdiction policy: {exc}") from None
 
     from config import normalise_database_url
     from idsys.db import db
@@ -130,10 +140,19 @@ def _init_extensions(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from idsys.applications.views import bp as applicants_admin_bp
+    from idsys.applications.views import intake_bp, review_bp
     from idsys.audit.views import bp as audit_bp
     from idsys.auth.views import admin_bp
     from idsys.auth.views import bp as auth_bp
     from idsys.core.views import bp as core_bp
 
-    for blueprint in (core_bp, auth_bp, admin_bp, audit_bp, applicants_admin_bp):
+    for blueprint in (
+        core_bp,
+        auth_bp,
+        admin_bp,
+        audit_bp,
+        applicants_admin_bp,
+        intake_bp,
+        review_bp,
+    ):
         app.register_blueprint(blueprint)

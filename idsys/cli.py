@@ -153,5 +153,23 @@ def erase(applicant_id: str, yes: bool) -> None:
     click.echo(f"Applicant {applicant.id} erased; the erasure is in the audit trail.")
 
 
+@idsys_cli.command("purge")
+def purge() -> None:
+    """Delete document details kept longer than the policy allows (run daily; see README)."""
+    from datetime import UTC, datetime
+
+    from idsys.extensions import policy
+    from idsys.policy import local_date
+
+    rules = policy()
+    today = local_date(rules, datetime.now(UTC))
+    count = applicants.purge_documents(db.session, keyring(), rules, today)
+    db.session.commit()
+    click.echo(
+        f"Purged document details of {count} decided applications "
+        f"(policy {rules.id}: kept {rules.document_retention_days} days after decision)."
+    )
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(idsys_cli)

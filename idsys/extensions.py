@@ -12,6 +12,7 @@ from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFProtect
 
 from idsys.crypto import KeyRing
+from idsys.policy import Policy
 
 
 def client_address() -> str:
@@ -29,3 +30,8 @@ limiter = Limiter(key_func=client_address)
 def keyring() -> KeyRing:
     """The app's key ring (loaded once at start-up)."""
     return cast(KeyRing, current_app.extensions["idsys.keyring"])
+
+
+def policy() -> Policy:
+    """The jurisdiction policy chosen by IDSYS_POLICY (validated at start-up)."""
+    return cast(Policy, current_app.extensions["idsys.policy"])

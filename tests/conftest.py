@@ -12,6 +12,7 @@ import io
 import os
 import re
 import shutil
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import date
@@ -29,16 +30,18 @@ from sqlalchemy.orm import Session
 
 from idsys import create_app
 from idsys.applications import services as applicants
-from idsys.applications.models import Applicant
+from idsys.applications.models import Applicant, ApplicationKind
 from idsys.applications.profile import Address, ApplicantProfile
 from idsys.auth import services as auth
 from idsys.auth.models import Role, StaffUser
 from idsys.crypto import FileKeyProvider, KeyPurpose, KeyRing
 from idsys.crypto.totp import current_code
 from idsys.db import db, make_engine
+from idsys.policy import PresentedDocument
 
 PG_URL = os.environ.get("IDSYS_TEST_DATABASE_URL", "").strip()
 REDIS_URL = os.environ.get("IDSYS_TEST_REDIS_URL", "").strip()
+TODAY = date(2026, 11, 22)
 PASSWORD = "correct horse battery staple"
 TOTP_SECRETS: dict[str, str] = {}  # username -> secret, for tests that sign in with TOTP
 
@@ -252,6 +255,70 @@ def make_applicant(app: Flask, keys: KeyRing) -> Any:
     return make
 
 
+@pytest.fixture
+def make_application(app: Flask, keys: KeyRing, make_user: Any) -> Any:
+    """An application taken through the real services: a draft with profile and photo, and
+    optionally documents and submission. Returns its reference."""
+
+    def make(
+        *,
+        profile: ApplicantProfile | None = None,
+        documents: tuple[PresentedDocument, ...] = (),
+        submit: bool = False,
+        justification: str = "",
+        clerk_id: int | None = None,
+    ) -> str:
+        with app.app_context():
+            rules = app.extensions["idsys.policy"]
+            actor = auth.Actor(clerk_id or make_user(Role.CLERK).id, "clerk")
+            application = applicants.start_application(
+                db.session,
+                keys,
+                actor,
+                kind=ApplicationKind.NEW,
+                intake_token=uuid.uuid4().hex,
+                policy_id=rules.id,
+            )
+            applicants.save_profile(
+                db.session,
+                keys,
+                actor,
+                application,
+                profile or sample_profile(),
+                has_caretaker=False,
+                today=TODAY,
+            )
+            applicants.save_photo(db.session, keys, actor, application, photo_bytes())
+            for document in documents:
+                applicants.add_document(db.session, keys, actor, application, rules, document)
+            if submit:
+                applicants.submit_application(
+                    db.session, keys, actor, application, rules, TODAY, justification=justification
+                )
+            db.session.commit()
+            return application.reference
+
+    return make
+
+
+def mexico_city_documents() -> tuple[PresentedDocument, ...]:
+    """A voter card and an electricity receipt 40 days old: enough under the Mexico City policy."""
+    return (
+        PresentedDocument(
+            code="voter_card",
+            name_matches=True,
+            issue_date=date(2020, 1, 10),
+            expiry_date=date(2030, 12, 31),
+        ),
+        PresentedDocument(
+            code="electricity_receipt",
+            name_matches=True,
+            address_matches=True,
+            issue_date=date(2026, 10, 13),
+        ),
+    )
+
+
 CSRF_RE = re.compile(
     r'name="csrf_token" type="hidden" value="([^"]+)"|'
     r'name="csrf_token" value="([^"]+)"'
@@ -286,6 +353,12 @@ def signed_in(client: FlaskClient, make_user: Any) -> Any:
         return user
 
     return sign_in
+
+
+def make_clerk_client(app: Flask, user: StaffUser) -> FlaskClient:
+    client = app.test_client()
+    assert login(client, user).status_code == 302
+    return client
 
 
 def needs_redis() -> str:

@@ -17,9 +17,20 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from idsys.applications.matching import match_values, similarity
-from idsys.applications.models import Applicant, ApplicantMatchKey, KeyRotationState
+from idsys.applications.models import (
+    Applicant,
+    ApplicantMatchKey,
+    Application,
+    ApplicationDocument,
+    ApplicationKind,
+    ApplicationStatus,
+    KeyRotationState,
+)
 from idsys.applications.photos import normalise_photo
 from idsys.applications.profile import ApplicantProfile
+from idsys.applications.reference import display as display_reference
+from idsys.applications.reference import new_reference
+from idsys.applications.reference import normalise as normalise_reference
 from idsys.audit.services import SYSTEM, Actor, record
 from idsys.crypto import (
     DataKey,
@@ -31,6 +42,16 @@ from idsys.crypto import (
     new_data_key,
     rewrap,
     unwrap,
+)
+from idsys.policy import (
+    ApplicantFacts,
+    Decision,
+    Policy,
+    PresentedDocument,
+    age_on,
+    evaluate,
+    local_date,
+    retention_until,
 )
 
 DUPLICATE_THRESHOLD = 0.78
@@ -395,3 +416,494 @@ def rotate_data_keys(
             progress(done)
     retired, in_use = finish_rotation(session, keys, state, settle_seconds=settle_seconds)
     return RotationReport(state.target_kek_id, resumed, state.rewrapped, retired, in_use)
+
+
+# -- applications: intake, submission, decision, retention ----------------------------------
+
+MAX_DOCUMENTS = 20
+APPROVE_CODES = {
+    "rules_satisfied": "All document rules are satisfied",
+    "override_documents": "Override: documents accepted on supervisor judgement",
+    "duplicate_checked": "Possible duplicate checked: a different person",
+}
+REJECT_CODES = {
+    "identity_insufficient": "Proof of identity is insufficient",
+    "residency_insufficient": "Proof of residency is insufficient",
+    "documents_doubtful": "Documents could not be accepted as genuine",
+    "duplicate_enrolment": "The person already holds a card or an open application",
+    "under_minimum_age": "Below the programme's minimum age",
+    "other": "Other reason (explained to the applicant in person)",
+}
+AGE_BANDS = (
+    (0, 13, "0-13"),
+    (14, 17, "14-17"),
+    (18, 24, "18-24"),
+    (25, 34, "25-34"),
+    (35, 44, "35-44"),
+    (45, 54, "45-54"),
+    (55, 64, "55-64"),
+    (65, 200, "65+"),
+)
+
+
+class IntakeError(ApplicantError):
+    """A workflow step that cannot be done; the message tells staff what to do instead."""
+
+
+class ApplicationNotFound(IntakeError):
+    def __init__(self, reference: str) -> None:
+        super().__init__(f"No application with reference {reference}.")
+
+
+class NotEditable(IntakeError):
+    def __init__(self, status: str) -> None:
+        super().__init__(
+            f"This application is {status.replace('_', ' ')} and can no longer be "
+            "changed at the counter."
+        )
+
+
+class MissingStep(IntakeError):
+    pass
+
+
+class JustificationRequired(IntakeError):
+    def __init__(self) -> None:
+        super().__init__(
+            "The documents do not meet the rules: write why they should be accepted "
+            "(a supervisor will review it), or add the missing documents."
+        )
+
+
+class FourEyesError(IntakeError):
+    def __init__(self) -> None:
+        super().__init__("You took this application yourself; another supervisor must decide it.")
+
+
+class InvalidDecision(IntakeError):
+    pass
+
+
+def age_band(age: int) -> str:
+    """A coarse band, stored for statistics so that reports never need a date of birth."""
+    for low, high, label in AGE_BANDS:
+        if low <= age <= high:
+            return label
+    return AGE_BANDS[-1][2]
+
+
+def get_application(session: Session, reference: str) -> Application:
+    """Find by reference as typed (any case, dashes optional); raises InvalidReference/NotFound."""
+    cleaned = normalise_reference(reference)
+    application = session.scalars(
+        select(Application).where(Application.reference == cleaned)
+    ).one_or_none()
+    if application is None:
+        raise ApplicationNotFound(display_reference(cleaned))
+    return application
+
+
+def start_application(
+    session: Session,
+    keys: KeyRing,
+    actor: Actor,
+    *,
+    kind: ApplicationKind,
+    intake_token: str,
+    policy_id: str,
+) -> Application:
+    """Open a draft. The same ``intake_token`` (a double-clicked form) returns the same draft."""
+    existing = session.scalars(
+        select(Application).where(Application.intake_token == intake_token)
+    ).one_or_none()
+    if existing is not None:
+        return existing
+    while True:
+        reference = new_reference()
+        taken = session.scalar(
+            select(func.count()).select_from(Application).where(Application.reference == reference)
+        )
+        if not taken:
+            break
+    application = Application(
+        reference=reference,
+        intake_token=intake_token,
+        kind=kind.value,
+        status=ApplicationStatus.DRAFT.value,
+        policy_id=policy_id,
+        has_caretaker=False,
+        created_by=actor.id or 0,
+    )
+    session.add(application)
+    session.flush()
+    record(
+        session,
+        keys,
+        actor,
+        "application.start",
+        target_type="application",
+        target_id=application.id,
+        detail=kind.value,
+    )
+    return application
+
+
+def _require_draft(application: Application) -> None:
+    if application.status != ApplicationStatus.DRAFT.value:
+        raise NotEditable(application.status)
+
+
+def applicant_of(session: Session, application: Application) -> Applicant | None:
+    if application.applicant_id is None:
+        return None
+    return session.get(Applicant, application.applicant_id)
+
+
+def save_profile(
+    session: Session,
+    keys: KeyRing,
+    actor: Actor,
+    application: Application,
+    profile: ApplicantProfile,
+    *,
+    has_caretaker: bool,
+    today: date,
+) -> Applicant:
+    """Create the applicant on first save, update it afterwards. Raises InvalidProfile."""
+    _require_draft(application)
+    applicant = applicant_of(session, application)
+    if applicant is None:
+        applicant = create_applicant(session, keys, actor, profile, today=today)
+        application.applicant_id = applicant.id
+    else:
+        update_profile(session, keys, actor, applicant, profile, today=today)
+    application.has_caretaker = has_caretaker
+    application.updated_at = datetime.now(UTC)
+    session.flush()
+    return applicant
+
+
+def save_photo(
+    session: Session, keys: KeyRing, actor: Actor, application: Application, photo: bytes
+) -> None:
+    _require_draft(application)
+    applicant = applicant_of(session, application)
+    if applicant is None:
+        raise MissingStep("Enter the applicant's details before the photo.")
+    set_photo(session, keys, actor, applicant, photo)
+
+
+def add_document(
+    session: Session,
+    keys: KeyRing,
+    actor: Actor,
+    application: Application,
+    policy: Policy,
+    document: PresentedDocument,
+) -> ApplicationDocument:
+    """Record a document the clerk has looked at; the evaluation is recomputed from all of them."""
+    _require_draft(application)
+    if policy.document(document.code) is None:
+        raise IntakeError("This city does not accept that type of document.")
+    if len(application.documents) >= MAX_DOCUMENTS:
+        raise IntakeError(f"At most {MAX_DOCUMENTS} documents can be recorded.")
+    row = ApplicationDocument(
+        position=max((d.position for d in application.documents), default=0) + 1,
+        code=document.code,
+        issue_date=document.issue_date,
+        expiry_date=document.expiry_date,
+        resident_since=document.resident_since,
+        name_matches=document.name_matches,
+        address_matches=document.address_matches,
+    )
+    application.documents.append(row)
+    session.flush()
+    record(
+        session,
+        keys,
+        actor,
+        "application.document_add",
+        target_type="application",
+        target_id=application.id,
+        detail=document.code[:64],
+    )
+    return row
+
+
+def remove_document(
+    session: Session, keys: KeyRing, actor: Actor, application: Application, document_id: int
+) -> None:
+    _require_draft(application)
+    for row in application.documents:
+        if row.id == document_id:
+            application.documents.remove(row)
+            session.flush()
+            record(
+                session,
+                keys,
+                actor,
+                "application.document_remove",
+                target_type="application",
+                target_id=application.id,
+                detail=row.code[:64],
+            )
+            return
+    raise IntakeError("That document is not part of this application.")
+
+
+def presented_documents(application: Application) -> list[PresentedDocument]:
+    return [
+        PresentedDocument(
+            code=d.code,
+            issue_date=d.issue_date,
+            expiry_date=d.expiry_date,
+            resident_since=d.resident_since,
+            name_matches=d.name_matches,
+            address_matches=d.address_matches,
+        )
+        for d in application.documents
+    ]
+
+
+def evaluate_application(
+    session: Session,
+    keys: KeyRing,
+    application: Application,
+    policy: Policy,
+    on_date: date,
+    *,
+    translate: Callable[[str], str] = str,
+    language: str = "en",
+) -> Decision | None:
+    """The rules' verdict on the documents recorded so far (None until the profile exists)."""
+    applicant = applicant_of(session, application)
+    if applicant is None:
+        return None
+    profile = read_profile(keys, applicant)
+    facts = ApplicantFacts(
+        date_of_birth=profile.date_of_birth, has_caretaker=application.has_caretaker
+    )
+    return evaluate(
+        policy, facts, presented_documents(application), on_date, translate, language=language
+    )
+
+
+def _seal_note(keys: KeyRing, applicant: Applicant, application: Application, note: str) -> bytes:
+    aad = f"application|{application.id}|override".encode()
+    return _data_key(keys, applicant).encrypt(note.encode(), aad)
+
+
+def read_override_note(keys: KeyRing, session: Session, application: Application) -> str | None:
+    applicant = applicant_of(session, application)
+    if application.override_note_ct is None or applicant is None:
+        return None
+    aad = f"application|{application.id}|override".encode()
+    return _data_key(keys, applicant).decrypt(application.override_note_ct, aad).decode()
+
+
+def submit_application(
+    session: Session,
+    keys: KeyRing,
+    actor: Actor,
+    application: Application,
+    policy: Policy,
+    on_date: date,
+    *,
+    justification: str = "",
+) -> Application:
+    """Send a draft for decision: to the supervisor queue, flagged when a possible duplicate was
+    found or the rules are overridden (which needs a written justification)."""
+    _require_draft(application)
+    applicant = applicant_of(session, application)
+    if applicant is None:
+        raise MissingStep("Enter the applicant's details first.")
+    if applicant.photo_ct is None:
+        raise MissingStep("Take the applicant's photo before submitting.")
+    decision = evaluate_application(session, keys, application, policy, on_date)
+    assert decision is not None  # noqa: S101  (the applicant exists)
+    profile = read_profile(keys, applicant)
+    duplicates = find_duplicates(
+        session,
+        keys,
+        profile.given_names,
+        profile.family_names,
+        profile.date_of_birth,
+        exclude=applicant.id,
+        limit=1,
+    )
+    reasons = []
+    if duplicates:
+        reasons.append("duplicate")
+        application.possible_duplicate_of = duplicates[0].applicant_id
+    justification = justification.strip()
+    if not decision.ok:
+        if len(justification) < 10:
+            raise JustificationRequired()
+        reasons.append("override")
+        application.override_note_ct = _seal_note(
+            keys, applicant, application, justification[:2000]
+        )
+    application.identity_points = decision.identity_points
+    application.residency_points = decision.residency_points
+    application.rules_satisfied = decision.ok
+    application.review_reasons = ",".join(reasons) or None
+    application.status = (
+        ApplicationStatus.NEEDS_REVIEW if reasons else ApplicationStatus.SUBMITTED
+    ).value
+    application.submitted_at = datetime.now(UTC)
+    session.flush()
+    record(
+        session,
+        keys,
+        actor,
+        "application.submit",
+        target_type="application",
+        target_id=application.id,
+        detail=application.status,
+    )
+    return application
+
+
+def open_drafts(session: Session, staff_id: int, limit: int = 20) -> list[Application]:
+    """A clerk's unfinished applications, newest first, to pick up where they left off."""
+    return list(
+        session.scalars(
+            select(Application)
+            .where(
+                Application.created_by == staff_id,
+                Application.status == ApplicationStatus.DRAFT.value,
+            )
+            .order_by(Application.created_at.desc())
+            .limit(limit)
+        )
+    )
+
+
+def review_queue(session: Session) -> list[Application]:
+    """Flagged applications first, then the oldest: what a supervisor should look at next."""
+    rows = session.scalars(
+        select(Application)
+        .where(
+            Application.status.in_(
+                [ApplicationStatus.SUBMITTED.value, ApplicationStatus.NEEDS_REVIEW.value]
+            )
+        )
+        .order_by(Application.submitted_at)
+    ).all()
+    return sorted(rows, key=lambda a: a.status != ApplicationStatus.NEEDS_REVIEW.value)
+
+
+def decide_application(
+    session: Session,
+    keys: KeyRing,
+    actor: Actor,
+    application: Application,
+    policy: Policy,
+    on_date: date,
+    *,
+    approve: bool,
+    codes: list[str],
+    justification: str = "",
+) -> Application:
+    """Approve or reject with reason codes; audited; document details purged per policy."""
+    if application.status not in (
+        ApplicationStatus.SUBMITTED.value,
+        ApplicationStatus.NEEDS_REVIEW.value,
+    ):
+        raise NotEditable(application.status)
+    if actor.id is not None and actor.id == application.created_by:
+        raise FourEyesError()
+    allowed = APPROVE_CODES if approve else REJECT_CODES
+    codes = list(dict.fromkeys(codes))
+    if not codes or any(code not in allowed for code in codes):
+        raise InvalidDecision("Choose at least one reason from the list.")
+    if approve and not application.rules_satisfied and "override_documents" not in codes:
+        raise InvalidDecision(
+            "The documents do not meet the rules: approving needs the "
+            "override reason and your written justification."
+        )
+    if approve and "override_documents" in codes and len(justification.strip()) < 10:
+        raise JustificationRequired()
+    applicant = applicant_of(session, application)
+    if applicant is None or applicant.erased:
+        raise InvalidDecision("The applicant's record no longer exists.")
+    if justification.strip():
+        earlier = read_override_note(keys, session, application)
+        note = (
+            justification.strip() if earlier is None else f"{earlier}\n---\n{justification.strip()}"
+        )
+        application.override_note_ct = _seal_note(keys, applicant, application, note[:4000])
+    profile = read_profile(keys, applicant)
+    application.age_band = age_band(age_on(profile.date_of_birth, on_date))
+    application.status = (
+        ApplicationStatus.APPROVED if approve else ApplicationStatus.REJECTED
+    ).value
+    application.decision_codes = ",".join(codes)
+    application.decided_at = datetime.now(UTC)
+    application.decided_by = actor.id
+    session.flush()
+    record(
+        session,
+        keys,
+        actor,
+        "application.approve" if approve else "application.reject",
+        target_type="application",
+        target_id=application.id,
+        detail=application.decision_codes[:64],
+    )
+    if retention_until(policy, on_date) <= on_date:
+        _purge(session, application)
+    return application
+
+
+def withdraw_application(
+    session: Session, keys: KeyRing, actor: Actor, application: Application
+) -> None:
+    if application.status not in (
+        ApplicationStatus.DRAFT.value,
+        ApplicationStatus.SUBMITTED.value,
+        ApplicationStatus.NEEDS_REVIEW.value,
+    ):
+        raise NotEditable(application.status)
+    application.status = ApplicationStatus.WITHDRAWN.value
+    application.decided_at = datetime.now(UTC)
+    _purge(session, application)
+    record(
+        session,
+        keys,
+        actor,
+        "application.withdraw",
+        target_type="application",
+        target_id=application.id,
+    )
+
+
+def _purge(session: Session, application: Application) -> None:
+    application.documents.clear()
+    application.documents_purged_at = datetime.now(UTC)
+    session.flush()
+
+
+def purge_documents(session: Session, keys: KeyRing, policy: Policy, today: date) -> int:
+    """Delete document details of applications decided longer ago than the policy keeps them.
+
+    The outcome summary (points, rules satisfied, decision codes) stays on the application.
+    """
+    rows = session.scalars(
+        select(Application).where(
+            Application.decided_at.is_not(None), Application.documents_purged_at.is_(None)
+        )
+    ).all()
+    purged = 0
+    for application in rows:
+        assert application.decided_at is not None  # noqa: S101  (filtered above)
+        decided_on = local_date(policy, _aware(application.decided_at))
+        if retention_until(policy, decided_on) <= today:
+            _purge(session, application)
+            purged += 1
+    record(session, keys, SYSTEM, "documents.purge", detail=f"applications={purged}")
+    return purged
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

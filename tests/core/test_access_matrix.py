@@ -11,7 +11,7 @@ from flask import Flask
 
 from idsys.auth.access import access_of, check_all_declared, public, undeclared_endpoints
 from idsys.auth.models import Role
-from tests.conftest import login
+from tests.conftest import login, mexico_city_documents
 
 STAFF = "admin,clerk,supervisor"
 # endpoint -> who may use it. Keep in step with the views: that is the point of the table.
@@ -34,6 +34,19 @@ EXPECTED: dict[str, str] = {
     "audit.verify": "admin",
     "applicants_admin.erase_lookup": "admin",
     "applicants_admin.erase": "admin",
+    "intake.start": "clerk,supervisor",
+    "intake.begin": "clerk,supervisor",
+    "intake.find": "clerk,supervisor",
+    "intake.profile": "clerk,supervisor",
+    "intake.documents": "clerk,supervisor",
+    "intake.remove_document": "clerk,supervisor",
+    "intake.photo": "clerk,supervisor",
+    "intake.photo_image": "clerk,supervisor",
+    "intake.review": "clerk,supervisor",
+    "intake.submitted": "clerk,supervisor",
+    "intake.withdraw": "clerk,supervisor",
+    "review.queue": "supervisor",
+    "review.decide": "supervisor",
 }
 
 
@@ -43,9 +56,20 @@ class Samples:
 
     staff_id: int
     applicant_id: uuid.UUID
+    draft: str
+    submitted: str
 
     def args(self, endpoint: str) -> dict[str, Any]:
+        if endpoint.startswith("intake.") and endpoint not in {
+            "intake.start",
+            "intake.begin",
+            "intake.find",
+        }:
+            extra = {"document_id": 1} if endpoint == "intake.remove_document" else {}
+            return {"reference": self.draft, **extra}
         return {
+            "review.decide": {"reference": self.submitted},
+            "intake.find": {"reference": self.draft},
             "static": {"filename": "css/idsys.css"},
             "staff_admin.staff_detail": {"user_id": self.staff_id},
             "staff_admin.staff_action": {"user_id": self.staff_id, "action": "unlock"},
@@ -87,10 +111,15 @@ def _request(client: Any, app: Flask, endpoint: str, samples: Samples) -> Any:
 
 @pytest.mark.parametrize("role", [None, *Role], ids=lambda r: r.value if r else "anonymous")
 def test_each_role_reaches_exactly_its_pages(
-    app: Flask, make_user: Any, make_applicant: Any, role: Role | None
+    app: Flask, make_user: Any, make_applicant: Any, make_application: Any, role: Role | None
 ) -> None:
     app.config["WTF_CSRF_ENABLED"] = False  # this test is about access, not forms
-    samples = Samples(make_user(Role.CLERK, "target").id, make_applicant().id)
+    samples = Samples(
+        make_user(Role.CLERK, "target").id,
+        make_applicant().id,
+        make_application(),
+        make_application(documents=mexico_city_documents(), submit=True),
+    )
     client = app.test_client()
     if role is not None:
         assert login(client, make_user(role)).status_code == 302

@@ -196,3 +196,17 @@ def test_development_config_defaults(clean_env: pytest.MonkeyPatch) -> None:
     assert config.RATELIMIT_STORAGE_URI == "memory://"
     assert config.REQUIRE_TOTP is False
     assert config.SESSION_COOKIE_SECURE is False
+
+
+def test_invalid_policy_stops_start_up(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    broken = tmp_path / "city.toml"
+    broken.write_text("[meta]\nid = 'x'\n")
+    clean_env.setenv("IDSYS_INSTANCE_PATH", str(tmp_path / "instance"))
+    clean_env.setenv("IDSYS_POLICY", str(broken))
+    with pytest.raises(StartupError, match=r"invalid jurisdiction policy: .*city.toml"):
+        create_app("development")
+    clean_env.setenv("IDSYS_POLICY", "atlantis")
+    with pytest.raises(StartupError, match="atlantis"):
+        create_app("development")
+    clean_env.setenv("IDSYS_POLICY", "new_york")
+    assert create_app("development").extensions["idsys.policy"].id == "new_york"
