@@ -100,12 +100,27 @@ SETTINGS: tuple[Setting, ...] = (
         "off in development.",
     ),
     Setting(
+        "IDSYS_POLICY",
+        "Jurisdiction policy: a shipped name (mexico_city, new_york) or a TOML file path. "
+        "Default: mexico_city.",
+    ),
+    Setting(
+        "IDSYS_ISSUER",
+        "The issuer written into every card's signed QR (the city's short URL, e.g. "
+        "https://id.city.gov: the QR grows with it). Development: https://id.example.org.",
+        required_in_production=True,
+    ),
+    Setting(
         "IDSYS_INSTANCE_PATH", "Instance folder (database, generated keys). Default: instance/."
     ),
     Setting("IDSYS_PROXY_COUNT", "How many reverse proxies sit in front of the app (default 0)."),
     Setting(
         "IDSYS_SESSION_IDLE_MINUTES",
         "Staff sessions end after this many idle minutes (default 30): counters are shared.",
+    ),
+    Setting(
+        "IDSYS_PARTNER_RATE_LIMIT",
+        "Requests per API key, e.g. '120 per minute' (the default); daily quotas are per partner.",
     ),
     Setting(
         "IDSYS_TEST_DATABASE_URL",
@@ -138,6 +153,7 @@ class Config:
     RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_STRATEGY = "moving-window"
     LOGIN_RATE_LIMIT = "20 per minute"
+    PARTNER_RATE_LIMIT = "120 per minute"  # per API key; a busy circulation desk needs ~1/s
 
     LOGIN_LOCK_THRESHOLD = 5
     LOGIN_LOCK_BASE = timedelta(minutes=1)
@@ -148,6 +164,8 @@ class Config:
     LANGUAGES: ClassVar[tuple[str, ...]] = ("en", "es", "fr", "ht", "pt")
 
     HSTS = True
+    # Large batches render in a background thread; tests render inline to observe the result.
+    CARD_RENDER_INLINE = False
     TESTING = False
     DEBUG = False
 
@@ -162,9 +180,13 @@ class Config:
         self.KEYS_JSON: str | None = _env("IDSYS_KEYS")
         self.INSTANCE_PATH: str | None = _env("IDSYS_INSTANCE_PATH")
         self.POLICY: str = _env("IDSYS_POLICY") or "mexico_city"
+        self.ISSUER: str = _env("IDSYS_ISSUER") or "https://id.example.org"
         self.REQUIRE_TOTP: bool = _env_bool("IDSYS_REQUIRE_TOTP", self.DEFAULT_REQUIRE_TOTP)
         self.PROXY_COUNT: int = _env_int("IDSYS_PROXY_COUNT", 0)
         self.SESSION_IDLE_TIMEOUT = timedelta(minutes=_env_int("IDSYS_SESSION_IDLE_MINUTES", 30))
+        partner_limit = _env("IDSYS_PARTNER_RATE_LIMIT")
+        if partner_limit:
+            self.PARTNER_RATE_LIMIT = partner_limit
 
     def as_dict(self) -> dict[str, Any]:
         """The upper-case settings, for ``app.config.update``."""
@@ -191,9 +213,11 @@ class TestConfig(DevelopmentConfig):
 
     ENV_NAME: ClassVar[str] = "test"
     TESTING = True
+    CARD_RENDER_INLINE = True
     DEFAULT_REQUIRE_TOTP: ClassVar[bool] = False
     # Tests that exercise the limiter set their own limit; others must not trip a shared one.
     LOGIN_RATE_LIMIT = "1000 per minute"
+    PARTNER_RATE_LIMIT = "100000 per minute"
 
 
 class ProductionConfig(Config):

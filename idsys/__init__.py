@@ -144,7 +144,13 @@ def _register_blueprints(app: Flask) -> None:
     from idsys.audit.views import bp as audit_bp
     from idsys.auth.views import admin_bp
     from idsys.auth.views import bp as auth_bp
+    from idsys.cards.views import bp as cards_bp
+    from idsys.cards.views import keys_bp
     from idsys.core.views import bp as core_bp
+    from idsys.residents.views import bp as residents_bp
+    from idsys.residents.views import counter_bp as pre_applications_bp
+    from idsys.verification.views import admin_bp as partners_bp
+    from idsys.verification.views import api_bp, scanner_bp
 
     for blueprint in (
         core_bp,
@@ -154,5 +160,12 @@ def _register_blueprints(app: Flask) -> None:
         applicants_admin_bp,
         intake_bp,
         review_bp,
+        cards_bp,
+        keys_bp,
+        api_bp,
+        scanner_bp,
+        partners_bp,
+        residents_bp,
+        pre_applications_bp,
     ):
         app.register_blueprint(blueprint)

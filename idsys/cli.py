@@ -9,7 +9,7 @@ from flask import Flask
 from flask.cli import AppGroup
 
 from idsys.applications import services as applicants
-from idsys.audit.services import SYSTEM, verify_chain
+from idsys.audit.services import SYSTEM, record, verify_chain
 from idsys.auth import services as auth
 from idsys.auth.models import Role
 from idsys.crypto import KeyRingError
@@ -155,20 +155,173 @@ def erase(applicant_id: str, yes: bool) -> None:
 
 @idsys_cli.command("purge")
 def purge() -> None:
-    """Delete document details kept longer than the policy allows (run daily; see README)."""
+    """Delete document details and unclaimed pre-applications kept longer than the policy
+    allows (run daily; see README)."""
     from datetime import UTC, datetime
 
     from idsys.extensions import policy
     from idsys.policy import local_date
+    from idsys.residents.services import purge_pre_applications
 
     rules = policy()
     today = local_date(rules, datetime.now(UTC))
     count = applicants.purge_documents(db.session, keyring(), rules, today)
+    unclaimed = purge_pre_applications(db.session, keyring(), rules, today)
     db.session.commit()
     click.echo(
         f"Purged document details of {count} decided applications "
         f"(policy {rules.id}: kept {rules.document_retention_days} days after decision)."
     )
+    click.echo(
+        f"Deleted {unclaimed} unclaimed pre-applications "
+        f"(policy {rules.id}: kept {rules.pre_application_days} days)."
+    )
+
+
+@idsys_cli.command("rotate-signing-key")
+@click.option(
+    "--alg",
+    type=click.Choice(["EdDSA", "ES256"]),
+    default=None,
+    help="Algorithm of the new key (default: the current key's).",
+)
+def rotate_signing_key(alg: str | None) -> None:
+    """Make a new card-signing key; cards signed by older keys keep verifying until retired."""
+    from idsys.crypto import KeyPurpose
+
+    keys = keyring()
+    try:
+        entry = keys.rotate(KeyPurpose.SIGNING, alg)
+    except KeyRingError as exc:
+        raise click.ClickException(str(exc)) from None
+    record(db.session, keys, SYSTEM, "keys.rotate_signing", target_type="key", target_id=entry.kid)
+    db.session.commit()
+    click.echo(f"New signing key {entry.kid} ({entry.alg}) signs every card from now on.")
+    click.echo("Older keys stay in /.well-known/jwks.json until retired.")
+
+
+@idsys_cli.command("retire-signing-key")
+@click.argument("kid")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def retire_signing_key(kid: str, yes: bool) -> None:
+    """Remove an old signing key: cards it signed stop verifying (reprint them first)."""
+    from sqlalchemy import func, select
+
+    from idsys.cards.models import Card, CardStatus
+    from idsys.crypto import KeyPurpose
+
+    keys = keyring()
+    active = db.session.scalar(
+        select(func.count())
+        .select_from(Card)
+        .where(Card.signing_kid == kid, Card.status == CardStatus.ACTIVE.value)
+    )
+    if not yes:
+        click.confirm(
+            f"{active} active cards were signed by {kid} and will no longer verify. Retire it?",
+            abort=True,
+        )
+    try:
+        keys.retire(KeyPurpose.SIGNING, kid)
+    except KeyRingError as exc:
+        raise click.ClickException(str(exc)) from None
+    record(db.session, keys, SYSTEM, "keys.retire_signing", target_type="key", target_id=kid)
+    db.session.commit()
+    click.echo(f"Signing key {kid} retired.")
+
+
+@idsys_cli.group("partner")
+def partner_cli() -> None:
+    """Verification partners (libraries, banks, clinics) and their API keys."""
+
+
+@partner_cli.command("add")
+@click.argument("name")
+@click.option("--kind", type=click.Choice(["library", "bank", "clinic", "other"]), required=True)
+@click.option(
+    "--scope",
+    type=click.Choice(["status", "identity", "photo"]),
+    default="status",
+    show_default=True,
+    help="What the agreement allows the partner to learn.",
+)
+@click.option(
+    "--quota",
+    type=click.IntRange(1, 1_000_000),
+    default=2000,
+    show_default=True,
+    help="Verifications per day.",
+)
+@click.option("--contact", default="", help="Who is responsible at the partner.")
+def partner_add(name: str, kind: str, scope: str, quota: int, contact: str) -> None:
+    """Register a partner and print its first API key (shown once)."""
+    from idsys.verification import services as partners
+    from idsys.verification.models import PartnerKind, Scope
+
+    try:
+        partner, key = partners.create_partner(
+            db.session,
+            keyring(),
+            SYSTEM,
+            name=name,
+            kind=PartnerKind(kind),
+            contact=contact,
+            scope=Scope(scope),
+            daily_quota=quota,
+        )
+    except partners.PartnerError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
+    db.session.commit()
+    click.echo(f"Partner {partner.id} {partner.name!r} ({kind}, scope {scope}, {quota}/day).")
+    click.echo(f"API key (shown once): {key}")
+
+
+@partner_cli.command("list")
+def partner_list() -> None:
+    """List partners with their scope, quota and live key prefixes."""
+    from idsys.verification import services as partners
+
+    for partner in partners.list_partners(db.session):
+        live = ", ".join(k.prefix for k in partner.live_keys) or "no live key"
+        state = "enabled" if partner.is_enabled else "DISABLED"
+        click.echo(
+            f"{partner.id:>4}  {partner.name}  [{partner.kind}, {partner.scope}, "
+            f"{partner.daily_quota}/day, {state}]  keys: {live}"
+        )
+
+
+@partner_cli.command("new-key")
+@click.argument("partner_id", type=int)
+def partner_new_key(partner_id: int) -> None:
+    """Issue another key (at most two live keys, for rotation) and print it once."""
+    from idsys.verification import services as partners
+    from idsys.verification.models import Partner
+
+    partner = db.session.get(Partner, partner_id)
+    if partner is None:
+        raise click.ClickException(f"No partner with id {partner_id}.")
+    try:
+        key = partners.issue_key(db.session, keyring(), SYSTEM, partner)
+    except partners.PartnerError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
+    db.session.commit()
+    click.echo(f"API key (shown once): {key}")
+
+
+@partner_cli.command("revoke-key")
+@click.argument("prefix")
+def partner_revoke_key(prefix: str) -> None:
+    """Revoke a key at once, by its public prefix (the 8 characters after idsys_)."""
+    from idsys.verification import services as partners
+
+    key = partners.key_by_prefix(db.session, prefix)
+    if key is None:
+        raise click.ClickException(f"No key with prefix {prefix!r}.")
+    partners.revoke_key(db.session, keyring(), SYSTEM, key)
+    db.session.commit()
+    click.echo(f"Key {prefix} revoked.")
 
 
 def init_app(app: Flask) -> None:

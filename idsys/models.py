@@ -6,4 +6,5 @@ from __future__ import annotations
 def import_all_models() -> None:
     import idsys.applications.models
     import idsys.audit.models
-    import idsys.auth.models  # noqa: F401
+    import idsys.auth.models
+    import idsys.residents.models  # noqa: F401

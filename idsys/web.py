@@ -20,6 +20,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, logout_user
 from flask_wtf.csrf import CSRFError
@@ -31,6 +32,7 @@ from idsys.auth.access import ACCESS_ATTR, Access, access_of
 from idsys.auth.models import Role, StaffUser
 from idsys.db import db
 from idsys.extensions import keyring, login_manager
+from idsys.i18n import LANGUAGE_NAMES, N_
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -39,20 +41,31 @@ CSP = (
 )
 
 ERROR_TEXT: dict[int, tuple[str, str]] = {
-    400: ("Bad request", "The request could not be understood. Go back and try again."),
-    401: ("Sign-in needed", "Sign in to continue."),
-    403: ("Not allowed", "Your account does not have access to this page."),
-    404: ("Page not found", "There is no page at this address. Check the address or go back."),
-    405: ("Not allowed", "This page cannot be used that way."),
-    413: ("Too large", "What was sent is too large. Try a smaller file."),
-    415: ("Unsupported", "That type of content is not accepted here."),
-    429: ("Too many requests", "Too many attempts in a short time. Wait a minute, then try again."),
-    500: (
-        "Something went wrong",
-        "An unexpected error happened; nothing was saved. "
-        "Try again, and tell your supervisor if it happens again.",
+    400: (N_("Bad request"), N_("The request could not be understood. Go back and try again.")),
+    401: (N_("Sign-in needed"), N_("Sign in to continue.")),
+    403: (N_("Not allowed"), N_("Your account does not have access to this page.")),
+    404: (
+        N_("Page not found"),
+        N_("There is no page at this address. Check the address or go back."),
     ),
-    503: ("Unavailable", "The service is temporarily unavailable. Try again in a few minutes."),
+    405: (N_("Not allowed"), N_("This page cannot be used that way.")),
+    413: (N_("Too large"), N_("What was sent is too large. Try a smaller file.")),
+    415: (N_("Unsupported"), N_("That type of content is not accepted here.")),
+    429: (
+        N_("Too many requests"),
+        N_("Too many attempts in a short time. Wait a minute, then try again."),
+    ),
+    500: (
+        N_("Something went wrong"),
+        N_(
+            "An unexpected error happened; nothing was saved. "
+            "Try again, and tell your supervisor if it happens again."
+        ),
+    ),
+    503: (
+        N_("Unavailable"),
+        N_("The service is temporarily unavailable. Try again in a few minutes."),
+    ),
 }
 
 
@@ -212,4 +225,10 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def _template_globals() -> dict[str, Any]:
-        return {"Role": Role, "languages": app.config["LANGUAGES"]}
+        return {
+            "Role": Role,
+            "languages": app.config["LANGUAGES"],
+            "language_names": LANGUAGE_NAMES,
+            # <html lang> and the language switcher need the page's language.
+            "get_locale": get_locale,
+        }

@@ -34,9 +34,12 @@ from idsys.applications.models import Applicant, ApplicationKind
 from idsys.applications.profile import Address, ApplicantProfile
 from idsys.auth import services as auth
 from idsys.auth.models import Role, StaffUser
+from idsys.cards import services as cards
+from idsys.cards.labels import card_labels
 from idsys.crypto import FileKeyProvider, KeyPurpose, KeyRing
 from idsys.crypto.totp import current_code
 from idsys.db import db, make_engine
+from idsys.i18n import compile_catalogues
 from idsys.policy import PresentedDocument
 
 PG_URL = os.environ.get("IDSYS_TEST_DATABASE_URL", "").strip()
@@ -44,6 +47,11 @@ REDIS_URL = os.environ.get("IDSYS_TEST_REDIS_URL", "").strip()
 TODAY = date(2026, 11, 22)
 PASSWORD = "correct horse battery staple"
 TOTP_SECRETS: dict[str, str] = {}  # username -> secret, for tests that sign in with TOTP
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """`pytest` run on its own sees the real translations: compile as `make translations` does."""
+    compile_catalogues()
 
 
 def pytest_report_header() -> list[str]:
@@ -297,6 +305,47 @@ def make_application(app: Flask, keys: KeyRing, make_user: Any) -> Any:
                 )
             db.session.commit()
             return application.reference
+
+    return make
+
+
+@pytest.fixture
+def make_card(app: Flask, keys: KeyRing, make_user: Any, make_application: Any) -> Any:
+    """Approve an application and release it into a batch. Returns (card id, batch id)."""
+
+    def make(profile: ApplicantProfile | None = None, *, printed: bool = False) -> tuple[int, int]:
+        reference = make_application(
+            profile=profile, documents=mexico_city_documents(), submit=True
+        )
+        with app.app_context():
+            rules = app.extensions["idsys.policy"]
+            supervisor = auth.Actor(make_user(Role.SUPERVISOR).id, "supervisor")
+            application = applicants.get_application(db.session, reference)
+            applicants.decide_application(
+                db.session,
+                keys,
+                supervisor,
+                application,
+                rules,
+                TODAY,
+                approve=True,
+                codes=["rules_satisfied", "duplicate_checked"],
+            )
+            result = cards.release_batch(
+                db.session,
+                keys,
+                supervisor,
+                rules,
+                today=TODAY,
+                issuer="https://id.example.org",
+                labels=card_labels(rules),
+                application_ids=[application.id],
+            )
+            assert result.batch is not None, result.problems
+            if printed:
+                cards.mark_batch_printed(db.session, keys, supervisor, result.batch)
+            db.session.commit()
+            return result.batch.items[0].card_id, result.batch.id
 
     return make
 

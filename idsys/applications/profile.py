@@ -9,10 +9,13 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from enum import StrEnum
 from typing import Any
+
+from idsys.i18n import N_
 
 NAME_MAX = 100
 ALLOWED_FORMAT_CHARS = {"\u200c", "\u200d"}  # ZWNJ/ZWJ shape letters in Persian, Indic scripts
@@ -29,11 +32,28 @@ class AddressKind(StrEnum):
 
 
 class InvalidProfile(ValueError):
-    """One message per offending field, for display next to that field."""
+    """One message per offending field, for display next to that field.
 
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
-        self.errors = errors
+    ``errors`` holds the English messages; ``templates`` and ``params`` keep them translatable,
+    because the same rules speak to clerks and to residents in their own languages.
+    """
+
+    def __init__(
+        self, templates: dict[str, str], params: dict[str, dict[str, str | int]] | None = None
+    ) -> None:
+        self.templates = templates
+        self.params = params or {}
+        self.errors = self.messages(lambda template: template)
+        super().__init__("; ".join(f"{k}: {v}" for k, v in self.errors.items()))
+
+    def messages(self, translate: Callable[[str], str]) -> dict[str, str]:
+        """The messages per field, each template passed through ``translate`` (e.g. gettext)."""
+        return {
+            key: translate(template) % self.params[key]
+            if key in self.params
+            else translate(template)
+            for key, template in self.templates.items()
+        }
 
 
 def clean_text(value: str | None, max_len: int) -> str:
@@ -94,46 +114,49 @@ class ApplicantProfile:
     def validated(self, today: date) -> ApplicantProfile:  # noqa: PLR0912 (one branch a rule)
         """Return a cleaned copy, or raise InvalidProfile naming every bad field."""
         errors: dict[str, str] = {}
+        params: dict[str, dict[str, str | int]] = {}
         given = clean_text(self.given_names, NAME_MAX)
         family = clean_text(self.family_names, NAME_MAX)
         for name, value in (("given_names", given), ("family_names", family)):
             if len(value) > NAME_MAX:
-                errors[name] = f"At most {NAME_MAX} characters."
+                errors[name] = N_("At most %(count)s characters.")
+                params[name] = {"count": NAME_MAX}
             elif bad := bad_characters(value):
-                errors[name] = "Contains characters that cannot be printed: " + ", ".join(bad[:3])
+                errors[name] = N_("Contains characters that cannot be printed: %(characters)s")
+                params[name] = {"characters": ", ".join(bad[:3])}
         if not given and not family:
-            errors["given_names"] = "Enter the name as it appears on the identity document."
+            errors["given_names"] = N_("Enter the name as it appears on the identity document.")
         if self.date_of_birth > today:
-            errors["date_of_birth"] = "The date of birth cannot be in the future."
+            errors["date_of_birth"] = N_("The date of birth cannot be in the future.")
         elif self.date_of_birth < EARLIEST_BIRTH:
-            errors["date_of_birth"] = "Check the year of birth."
+            errors["date_of_birth"] = N_("Check the year of birth.")
         address = Address(**{k: clean_text(v, 120) for k, v in asdict(self.address).items()})
         if self.address_kind is AddressKind.CONFIDENTIAL:
             address = Address()  # nothing kept: that is the protection
         elif not (address.line1 and address.city):
-            errors["address"] = (
+            errors["address"] = N_(
                 "Enter the street address and city (or choose care-of/confidential)."
             )
         elif self.address_kind is AddressKind.CARE_OF and not address.care_of:
-            errors["address"] = "Name the shelter or organisation that receives mail."
+            errors["address"] = N_("Name the shelter or organisation that receives mail.")
         phone = clean_text(self.phone, 32)
         if phone and not PHONE_RE.match(phone):
-            errors["phone"] = "Use digits, spaces and + ( ) - only."
+            errors["phone"] = N_("Use digits, spaces and + ( ) - only.")
         email = clean_text(self.email, 254)
         if email and (len(email) > 254 or not EMAIL_RE.match(email)):
-            errors["email"] = "This does not look like an email address."
+            errors["email"] = N_("This does not look like an email address.")
         contact_phone = clean_text(self.emergency_contact_phone, 32)
         if contact_phone and not PHONE_RE.match(contact_phone):
-            errors["emergency_contact_phone"] = "Use digits, spaces and + ( ) - only."
+            errors["emergency_contact_phone"] = N_("Use digits, spaces and + ( ) - only.")
         if self.gender not in {None, "F", "M", "X"}:
-            errors["gender"] = "Choose F, M, X or not shown."
+            errors["gender"] = N_("Choose F, M, X or not shown.")
         languages = tuple(dict.fromkeys(code.strip() for code in self.languages if code.strip()))
         if len(languages) > 2:
-            errors["languages"] = "Choose at most two preferred languages."
+            errors["languages"] = N_("Choose at most two preferred languages.")
         elif any(not LANGUAGE_RE.match(code) for code in languages):
-            errors["languages"] = "Unknown language code."
+            errors["languages"] = N_("Unknown language code.")
         if errors:
-            raise InvalidProfile(errors)
+            raise InvalidProfile(errors, params)
         return replace(
             self,
             given_names=given,

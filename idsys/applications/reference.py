@@ -23,6 +23,14 @@ class InvalidReference(ValueError):
     """Not a well-formed reference (wrong length, unknown character, or check failed)."""
 
 
+class MistypedReference(InvalidReference):
+    """Well-formed, but the check character does not match: a typing mistake, not a miss.
+
+    Saying so reveals nothing about any application (the check is arithmetic on the text), so
+    forms can tell the person exactly what is wrong.
+    """
+
+
 _POLY = 0b100101  # x^5 + x^2 + 1, irreducible: GF(32)
 
 
@@ -63,7 +71,7 @@ def normalise(text: str) -> str:
     if len(cleaned) != RANDOM_CHARS + 1 or any(c not in _VALUE for c in cleaned):
         raise InvalidReference("A reference number has 10 letters and digits, like ABCD-EFGH-JK.")
     if _damm(cleaned) != 0:
-        raise InvalidReference("This reference number has a typing mistake: check each character.")
+        raise MistypedReference("This reference number has a typing mistake: check each character.")
     return cleaned
 
 

@@ -43,6 +43,7 @@ from idsys.crypto import (
     rewrap,
     unwrap,
 )
+from idsys.i18n import N_
 from idsys.policy import (
     ApplicantFacts,
     Decision,
@@ -108,6 +109,18 @@ def get_applicant(session: Session, applicant_id: uuid.UUID | str) -> Applicant:
     return applicant
 
 
+def seal_profile(keys: KeyRing, applicant: Applicant, profile: ApplicantProfile) -> DataKey:
+    """Give ``applicant`` a fresh data key and store ``profile`` encrypted under it.
+
+    Also used on a throwaway applicant that is never stored: the residents' status page decrypts
+    one when a look-up finds no record, so a miss costs the same work as a hit.
+    """
+    dek, wrapped = new_data_key(keys, str(applicant.id))
+    applicant.kek_id, applicant.wrapped_dek = wrapped.kek_id, wrapped.blob
+    applicant.profile_ct = dek.encrypt(profile.to_json(), _aad(applicant.id, "profile"))
+    return dek
+
+
 def create_applicant(
     session: Session,
     keys: KeyRing,
@@ -121,9 +134,7 @@ def create_applicant(
     profile = profile.validated(today)
     clean_photo = normalise_photo(photo) if photo is not None else None
     applicant = Applicant(id=uuid.uuid4())
-    dek, wrapped = new_data_key(keys, str(applicant.id))
-    applicant.kek_id, applicant.wrapped_dek = wrapped.kek_id, wrapped.blob
-    applicant.profile_ct = dek.encrypt(profile.to_json(), _aad(applicant.id, "profile"))
+    dek = seal_profile(keys, applicant, profile)
     if clean_photo is not None:
         applicant.photo_ct = dek.encrypt(clean_photo, _aad(applicant.id, "photo"))
     session.add(applicant)
@@ -368,16 +379,24 @@ def finish_rotation(
     committed yet; waiting ``settle_seconds`` and sweeping again closes that window before a key
     is destroyed. Returns (retired key ids, key ids still in use).
     """
+    # Pre-applications (idsys.residents) keep their own data keys under the same KEK.
+    from idsys.residents.services import pre_applications_using, rewrap_pre_applications
+
     time.sleep(settle_seconds)
     while rewrap_batch(session, keys, state, 1000):
         pass
+    rewrap_pre_applications(session, keys, state.target_kek_id)
+    session.commit()
     retired, in_use = [], []
     for entry in keys.of_purpose(KeyPurpose.KEK):
         if entry.state is not KeyState.PREVIOUS:
             continue
-        users = session.scalar(
-            select(func.count()).select_from(Applicant).where(Applicant.kek_id == entry.kid)
-        )
+        users = (
+            session.scalar(
+                select(func.count()).select_from(Applicant).where(Applicant.kek_id == entry.kid)
+            )
+            or 0
+        ) + pre_applications_using(session, entry.kid)
         if users:
             in_use.append(entry.kid)
         else:
@@ -422,17 +441,17 @@ def rotate_data_keys(
 
 MAX_DOCUMENTS = 20
 APPROVE_CODES = {
-    "rules_satisfied": "All document rules are satisfied",
-    "override_documents": "Override: documents accepted on supervisor judgement",
-    "duplicate_checked": "Possible duplicate checked: a different person",
+    "rules_satisfied": N_("All document rules are satisfied"),
+    "override_documents": N_("Override: documents accepted on supervisor judgement"),
+    "duplicate_checked": N_("Possible duplicate checked: a different person"),
 }
 REJECT_CODES = {
-    "identity_insufficient": "Proof of identity is insufficient",
-    "residency_insufficient": "Proof of residency is insufficient",
-    "documents_doubtful": "Documents could not be accepted as genuine",
-    "duplicate_enrolment": "The person already holds a card or an open application",
-    "under_minimum_age": "Below the programme's minimum age",
-    "other": "Other reason (explained to the applicant in person)",
+    "identity_insufficient": N_("Proof of identity is insufficient"),
+    "residency_insufficient": N_("Proof of residency is insufficient"),
+    "documents_doubtful": N_("Documents could not be accepted as genuine"),
+    "duplicate_enrolment": N_("The person already holds a card or an open application"),
+    "under_minimum_age": N_("Below the programme's minimum age"),
+    "other": N_("Other reason (explained to the applicant in person)"),
 }
 AGE_BANDS = (
     (0, 13, "0-13"),

@@ -45,9 +45,12 @@ from idsys.applications.reference import display as display_reference
 from idsys.auth.access import roles_required
 from idsys.auth.models import Role
 from idsys.auth.services import actor_of
+from idsys.cards.fonts import unsupported_characters
+from idsys.cards.pdf import name_fits
 from idsys.crypto import random_token
 from idsys.db import db
 from idsys.extensions import keyring, policy
+from idsys.i18n import N_
 from idsys.policy import PresentedDocument, local_date
 
 bp = Blueprint(
@@ -58,10 +61,10 @@ review_bp = Blueprint("review", __name__, url_prefix="/review", template_folder=
 
 COUNTER = (Role.CLERK, Role.SUPERVISOR)
 STEPS = (
-    ("intake.profile", "Details"),
-    ("intake.documents", "Documents"),
-    ("intake.photo", "Photo"),
-    ("intake.review", "Review and submit"),
+    ("intake.profile", N_("Details")),
+    ("intake.documents", N_("Documents")),
+    ("intake.photo", N_("Photo")),
+    ("intake.review", N_("Review and submit")),
 )
 # Where each profile rule's message is shown.
 PROFILE_FIELD = {"address": "line1", "languages": "language1"}
@@ -244,7 +247,7 @@ def profile(reference: str) -> Any:
         )
     if request.method == "POST" and application.status != "draft":
         flash(str(services.NotEditable(application.status)), "error")
-    elif form.validate_on_submit():
+    elif form.validate_on_submit() and _printable(form):
         try:
             services.save_profile(
                 db.session,
@@ -257,8 +260,8 @@ def profile(reference: str) -> Any:
             )
         except InvalidProfile as exc:
             db.session.rollback()
-            for key, message in exc.errors.items():
-                getattr(form, PROFILE_FIELD.get(key, key)).errors.append(_(message))
+            for key, message in exc.messages(_).items():
+                getattr(form, PROFILE_FIELD.get(key, key)).errors.append(message)
         else:
             db.session.commit()
             return redirect(url_for("intake.documents", reference=application.reference))
@@ -266,6 +269,31 @@ def profile(reference: str) -> Any:
     return render_template(
         "applications/profile.html", form=form, **_context(application, "intake.profile")
     ), status
+
+
+def _printable(form: ProfileForm) -> bool:
+    """The card printer must draw the name exactly: refuse it now rather than print boxes."""
+    name = " ".join(p for p in (form.given_names.data, form.family_names.data) if p)
+    missing = unsupported_characters(name)
+    if missing:
+        form.given_names.errors.append(
+            _(
+                "These characters cannot be printed on the card: %(chars)s. Enter the name in the "
+                "Latin letters printed on the identity document (for example the passport's "
+                "machine-readable line).",
+                chars=" ".join(missing[:5]),
+            )
+        )
+        return False
+    if name and not name_fits(name):
+        form.given_names.errors.append(
+            _(
+                "This name is too long to print on the card even in small type. Enter it as on the "
+                "identity document, without extra names."
+            )
+        )
+        return False
+    return True
 
 
 def _evaluation(application: Application) -> Any:

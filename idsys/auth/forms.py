@@ -9,7 +9,8 @@ from wtforms.validators import DataRequired, EqualTo, Length, Regexp
 
 from idsys.auth.models import Role
 
-ROLE_CHOICES = [SelectChoice(r.value, r.label) for r in Role]
+# Role labels are translated where shown (listed for extraction in idsys.i18n.ENUM_MESSAGES).
+ROLE_CHOICES = [SelectChoice(r.value, _l(r.label)) for r in Role]
 
 
 class LoginForm(FlaskForm):

@@ -37,6 +37,7 @@ from idsys.auth.models import Role, StaffUser
 from idsys.crypto.totp import provisioning_uri
 from idsys.db import db
 from idsys.extensions import keyring, limiter
+from idsys.i18n import N_
 from idsys.web import safe_next
 
 bp = Blueprint("auth", __name__, template_folder="templates")
@@ -290,21 +291,29 @@ def staff_detail(user_id: int) -> Any:
 # Each confirmed action: (button label, confirmation question, what happens, service call).
 ACTIONS: dict[str, tuple[str, str, str]] = {
     "disable": (
-        "Disable account",
-        "Disable this account?",
-        "The person is signed out at once and cannot sign in until re-enabled.",
+        N_("Disable account"),
+        N_("Disable this account?"),
+        N_("The person is signed out at once and cannot sign in until re-enabled."),
     ),
-    "enable": ("Enable account", "Enable this account?", "The person can sign in again."),
+    "enable": (
+        N_("Enable account"),
+        N_("Enable this account?"),
+        N_("The person can sign in again."),
+    ),
     "reset-password": (
-        "Reset password",
-        "Reset this person's password?",
-        "A one-time password is shown once; all their sessions end.",
+        N_("Reset password"),
+        N_("Reset this person's password?"),
+        N_("A one-time password is shown once; all their sessions end."),
     ),
-    "unlock": ("Unlock", "Unlock this account?", "Failed sign-in attempts are forgotten."),
+    "unlock": (
+        N_("Unlock"),
+        N_("Unlock this account?"),
+        N_("Failed sign-in attempts are forgotten."),
+    ),
     "reset-totp": (
-        "Reset two-step sign-in",
-        "Reset this person's two-step sign-in?",
-        "Use when their phone is lost; they enrol a new app at next sign-in.",
+        N_("Reset two-step sign-in"),
+        N_("Reset this person's two-step sign-in?"),
+        N_("Use when their phone is lost; they enrol a new app at next sign-in."),
     ),
 }
 

@@ -30,7 +30,8 @@ bp = Blueprint("core", __name__, template_folder="templates")
 def index() -> Any:
     if current_user.is_authenticated:
         return redirect(url_for("core.home"))
-    return redirect(url_for("auth.login"))
+    # The public front door is the residents' (status, pre-application); it links staff sign-in.
+    return redirect(url_for("residents.start"))
 
 
 @bp.get("/home")

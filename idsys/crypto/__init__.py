@@ -4,6 +4,7 @@ Nothing outside this package imports a cryptographic primitive (a test enforces 
 read this package to know every key, every algorithm and every place a secret is handled.
 """
 
+from idsys.crypto import apikeys
 from idsys.crypto.envelope import DataKey, WrappedKey, blind_index, new_data_key, rewrap, unwrap
 from idsys.crypto.keyring import (
     EnvKeyProvider,
@@ -38,6 +39,7 @@ __all__ = [
     "KeyState",
     "UnknownKeyError",
     "WrappedKey",
+    "apikeys",
     "blind_index",
     "constant_time_equal",
     "ensure_secret_file",

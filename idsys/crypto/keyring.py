@@ -87,6 +87,7 @@ DEFAULT_ALGS: dict[KeyPurpose, str] = {
     KeyPurpose.SIGNING: "EdDSA",
 }
 SIGNING_ALGS = ("EdDSA", "ES256")
+_KID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 
 
 def new_key(
@@ -105,7 +106,11 @@ def new_key(
     else:
         material = primitives.random_bytes(32)
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%d")
-    kid = f"{purpose.value}-{stamp}-{primitives.random_token(6)}"
+    if purpose is KeyPurpose.SIGNING:
+        # Printed inside every QR: kept short so a 40-character name fits QR version 10.
+        kid = "s" + "".join(_KID_ALPHABET[primitives.random_below(32)] for _ in range(6))
+    else:
+        kid = f"{purpose.value}-{stamp}-{primitives.random_token(6)}"
     created = (now or datetime.now(UTC)).isoformat(timespec="seconds")
     return KeyEntry(kid, purpose, KeyState.ACTIVE, alg, created, material)
 

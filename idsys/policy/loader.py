@@ -26,6 +26,11 @@ FALLBACK_LANGUAGE: Final = "en"
 
 POLICY_DIR: Final = Path(__file__).resolve().parent / "policies"
 
+DEFAULT_PRE_APPLICATION_DAYS: Final = 30
+"""Days an unclaimed pre-application is kept when a policy does not say (``[privacy]``)."""
+
+MAX_PRE_APPLICATION_DAYS: Final = 365
+
 _CODE_RE: Final = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 _E = TypeVar("_E", bound=StrEnum)
@@ -148,6 +153,14 @@ class ValidityBand:
 
 
 @dataclass(frozen=True)
+class Pickup:
+    """Where and when residents collect their card, in every declared language."""
+
+    place: LocalizedText
+    hours: LocalizedText
+
+
+@dataclass(frozen=True)
 class CardRules:
     validity: tuple[ValidityBand, ...]
     renewal_opens_days_before_expiry: int
@@ -160,6 +173,7 @@ class Policy:
 
     id: str
     names: LocalizedText
+    card_names: LocalizedText
     timezone: str
     languages: tuple[str, ...]
     requirements: Requirements
@@ -169,6 +183,10 @@ class Policy:
     documents: tuple[DocumentType, ...]
     source: str = field(compare=False)
     tzinfo: ZoneInfo = field(compare=False, repr=False)
+    # Days an unclaimed pre-application is kept before it is deleted (personal data, unused).
+    pre_application_days: int = DEFAULT_PRE_APPLICATION_DAYS
+    # Where and when to collect the card, shown on the residents' status page; None: not given.
+    pickup: Pickup | None = None
 
     @property
     def default_language(self) -> str:
@@ -177,6 +195,9 @@ class Policy:
 
     def name(self, language: str) -> str:
         return self.names.get(language)
+
+    def card_name(self, language: str) -> str:
+        return self.card_names.get(language)
 
     def document(self, code: str) -> DocumentType | None:
         """The catalogue entry for `code`, or None: callers must handle unknown codes."""
@@ -327,8 +348,10 @@ class _Table:
 # --------------------------------------------------------------------------------------------
 # sections
 
-_TOP_KEYS: Final = frozenset({"policy", "requirements", "age", "card", "privacy", "documents"})
-_POLICY_KEYS: Final = frozenset({"id", "name", "timezone", "languages"})
+_TOP_KEYS: Final = frozenset(
+    {"policy", "requirements", "age", "card", "privacy", "documents", "pickup"}
+)
+_POLICY_KEYS: Final = frozenset({"id", "name", "card_name", "timezone", "languages"})
 _REQUIREMENT_KEYS: Final = frozenset(
     {
         "identity_points",
@@ -351,7 +374,8 @@ _CARD_KEYS: Final = frozenset(
     {"validity", "renewal_opens_days_before_expiry", "renewal_closes_days_after_expiry"}
 )
 _BAND_KEYS: Final = frozenset({"from_age", "years", "never_expires"})
-_PRIVACY_KEYS: Final = frozenset({"document_retention_days"})
+_PRIVACY_KEYS: Final = frozenset({"document_retention_days", "pre_application_days"})
+_PICKUP_KEYS: Final = frozenset({"place", "hours"})
 _DOCUMENT_KEYS: Final = frozenset(
     {
         "code",
@@ -579,6 +603,8 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
         raise meta.error("id must be lower-case letters, digits and underscores")
     languages = _read_languages(meta)
     names = meta.labels("name", languages)
+    # The short name printed in the card's band; the full programme name is often too long.
+    card_names = meta.labels("card_name", languages) if meta.has("card_name") else names
     tz_name, tz = _read_timezone(meta)
 
     requirements = _read_requirements(root)
@@ -586,6 +612,20 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
     card = _read_card(root, age.minimum_age)
     privacy = root.table("privacy", _PRIVACY_KEYS, required=False)
     retention = privacy.integer("document_retention_days", default=0)
+    pre_application_days = privacy.integer(
+        "pre_application_days", minimum=1, default=DEFAULT_PRE_APPLICATION_DAYS
+    )
+    if pre_application_days > MAX_PRE_APPLICATION_DAYS:
+        raise privacy.error(
+            f"pre_application_days must be at most {MAX_PRE_APPLICATION_DAYS}, not "
+            f"{pre_application_days}: an unused pre-application holds personal data"
+        )
+    pickup = None
+    if root.has("pickup"):
+        where = root.table("pickup", _PICKUP_KEYS)
+        pickup = Pickup(
+            place=where.labels("place", languages), hours=where.labels("hours", languages)
+        )
 
     documents: list[DocumentType] = []
     seen: dict[str, int] = {}
@@ -605,6 +645,7 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
     return Policy(
         id=policy_id,
         names=names,
+        card_names=card_names,
         timezone=tz_name,
         languages=languages,
         requirements=requirements,
@@ -614,6 +655,8 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
         documents=catalogue,
         source=source,
         tzinfo=tz,
+        pre_application_days=pre_application_days,
+        pickup=pickup,
     )
 
 

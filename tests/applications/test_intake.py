@@ -429,3 +429,26 @@ def test_purge_command_keeps_only_the_outcome(app: Flask, make_application: Any)
         application = services.get_application(db.session, ref)
         assert application.documents == [] and application.identity_points == 1
         assert db.session.scalar(select(func.count()).select_from(Application)) == 1
+
+
+def test_names_the_card_cannot_print_are_refused_at_intake(
+    app: Flask, client: FlaskClient, make_user: Any
+) -> None:
+    login(client, make_user(Role.CLERK))
+    ref = _start(client)
+    token = csrf_token(client, f"/intake/{ref}/details")
+    for name, message in [
+        ("ᱚᱞ ᱪᱤᱠᱤ", "cannot be printed on the card"),
+        ("Wolfeschlegelsteinhausen" * 4, "too long to print"),
+    ]:
+        response = client.post(
+            f"/intake/{ref}/details", data={"csrf_token": token, **PROFILE, "given_names": name}
+        )
+        assert response.status_code == 400
+        assert message in response.get_data(as_text=True)
+    assert _count(app, Applicant) == 0
+    for name in ["Nguyễn Thị", "Анна", "王秀英", "Αικατερίνη"]:
+        response = client.post(
+            f"/intake/{ref}/details", data={"csrf_token": token, **PROFILE, "given_names": name}
+        )
+        assert response.status_code == 302, name

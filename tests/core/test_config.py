@@ -19,6 +19,7 @@ PRODUCTION_VARS = {
     "IDSYS_DATABASE_URL": "sqlite:///:memory:",
     "IDSYS_RATELIMIT_STORAGE_URI": "memory://",
     "IDSYS_KEY_PROVIDER": "file",
+    "IDSYS_ISSUER": "https://id.example.org",
 }
 
 
@@ -40,6 +41,7 @@ def test_production_refuses_without_secrets(clean_env: pytest.MonkeyPatch) -> No
         "IDSYS_DATABASE_URL",
         "IDSYS_RATELIMIT_STORAGE_URI",
         "IDSYS_KEY_PROVIDER",
+        "IDSYS_ISSUER",
     ):
         assert name in message
 

@@ -280,7 +280,7 @@ BROKEN = [
         "[policy]\n",
         "fees = 0\n\n[policy]\n",
         "",
-        'unknown key "fees" (allowed: age, card, documents, policy, privacy, requirements)',
+        'unknown key "fees" (allowed: age, card, documents, pickup, policy, privacy, requirements)',
         id="unknown-top-level-key",
     ),
     pytest.param(
@@ -399,7 +399,8 @@ BROKEN = [
         "[requirements]\n",
         "requirements = 3\n[unused]\n",
         "",
-        'unknown key "unused" (allowed: age, card, documents, policy, privacy, requirements)',
+        'unknown key "unused" (allowed: age, card, documents, pickup, policy, privacy, '
+        "requirements)",
         id="section-wrong-type-reports-unknown-first",
     ),
     pytest.param(
@@ -581,3 +582,80 @@ def test_empty_documents(tmp_path: Path) -> None:
     with pytest.raises(PolicyError) as caught:
         load_policy(path)
     assert str(caught.value) == f"{path}: documents must not be empty"
+
+
+# ---------------------------------------------------------------------------------------------
+# pre-application retention and card pick-up (the residents' pages)
+
+PICKUP = """
+[pickup.place]
+en = "City Hall, room 2"
+es = "Ayuntamiento, sala 2"
+
+[pickup.hours]
+en = "Weekdays 9 to 5"
+es = "Días laborables de 9 a 5"
+"""
+
+
+def test_pre_application_days_default_and_pickup_optional(tmp_path: Path) -> None:
+    policy = load_policy(write(tmp_path, VALID))
+    assert policy.pre_application_days == 30
+    assert policy.pickup is None
+
+
+def test_pre_application_days_and_pickup_are_read(tmp_path: Path) -> None:
+    text = mutate(
+        '[[documents]]\ncode = "passport"',
+        "[privacy]\npre_application_days = 14\n" + PICKUP + '\n[[documents]]\ncode = "passport"',
+    )
+    policy = load_policy(write(tmp_path, text))
+    assert policy.pre_application_days == 14
+    assert policy.pickup is not None
+    assert policy.pickup.place.get("es") == "Ayuntamiento, sala 2"
+    assert policy.pickup.hours.get("fr") == "Weekdays 9 to 5"  # undeclared: English
+
+
+@pytest.mark.parametrize(
+    ("setting", "problem"),
+    [
+        ("pre_application_days = 0", "pre_application_days must be 1 or more, not 0"),
+        (
+            "pre_application_days = 400",
+            "pre_application_days must be at most 365, not 400: an unused pre-application "
+            "holds personal data",
+        ),
+        (
+            'pre_application_days = "30"',
+            'pre_application_days must be an integer, not a string ("30")',
+        ),
+    ],
+)
+def test_pre_application_days_is_validated(tmp_path: Path, setting: str, problem: str) -> None:
+    text = mutate(
+        '[[documents]]\ncode = "passport"',
+        f'[privacy]\n{setting}\n\n[[documents]]\ncode = "passport"',
+    )
+    with pytest.raises(PolicyError) as caught:
+        load_policy(write(tmp_path, text))
+    assert (caught.value.location, caught.value.problem) == ("privacy", problem)
+
+
+def test_pickup_needs_every_declared_language(tmp_path: Path) -> None:
+    pickup = PICKUP.replace('es = "Días laborables de 9 a 5"\n', "")
+    text = mutate('[[documents]]\ncode = "passport"', pickup + '\n[[documents]]\ncode = "passport"')
+    with pytest.raises(PolicyError) as caught:
+        load_policy(write(tmp_path, text))
+    assert (caught.value.location, caught.value.problem) == (
+        "pickup.hours",
+        'missing the "es" text (every declared language needs one)',
+    )
+
+
+@pytest.mark.parametrize("name", ["mexico_city", "new_york"])
+def test_shipped_policies_speak_every_resident_language(name: str) -> None:
+    """Residents read the document names and pick-up details in any of the five languages."""
+    policy = load_policy(name)
+    assert set(policy.languages) == set(SUPPORTED_LANGUAGES)
+    assert policy.pickup is not None
+    assert 1 <= policy.pre_application_days <= 365

@@ -136,7 +136,7 @@ def test_texts_in_spanish_labels() -> None:
 
 
 def test_undeclared_language_falls_back_to_english_labels() -> None:
-    decision = run(VOTER_CARD, language="fr")
+    decision = run(VOTER_CARD, language="de")  # German: not a language of the policy
     assert decision.reasons[1].text == "Voter card: accepted (identity +1)"
 
 

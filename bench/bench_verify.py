@@ -1,0 +1,233 @@
+"""Benchmark: partner verifications per second and p99 latency under gunicorn, beside /healthz.
+
+One run: a scratch PostgreSQL database is created and migrated, a card is issued and a partner
+registered; gunicorn serves the app (production config, Redis rate-limit storage, N workers);
+wrk drives first GET /healthz (the floor: the cheapest request that touches the database) and
+then POST /api/v1/verifications with a real signed QR at the same concurrency. Every
+verification is audited (hash-chained row) as in production. Finally the audit rows are counted.
+
+Needs: wrk (Debian package wrk), PostgreSQL and Redis.
+    .venv/bin/python bench/bench_verify.py --postgres postgresql://postgres@127.0.0.1:5432/test \
+        --redis redis://127.0.0.1:6379/15 [--workers 4] [--connections 16] [--seconds 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import psycopg  # noqa: E402
+from flask_migrate import upgrade  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
+
+from idsys import create_app  # noqa: E402
+from idsys.applications import services as applications  # noqa: E402
+from idsys.applications.profile import Address, ApplicantProfile  # noqa: E402
+from idsys.audit.models import AuditEvent  # noqa: E402
+from idsys.audit.services import SYSTEM  # noqa: E402
+from idsys.cards import services as cards  # noqa: E402
+from idsys.crypto import FileKeyProvider, KeyPurpose, KeyRing  # noqa: E402
+from idsys.db import db  # noqa: E402
+from idsys.verification import services as partners  # noqa: E402
+from idsys.verification.models import PartnerKind, Scope  # noqa: E402
+
+TODAY = date(2026, 11, 22)  # any fixed day: the card is issued and checked on it
+LUA = """
+wrk.method = "POST"
+wrk.body = '{"qr": "%s"}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer %s"
+"""
+
+
+def _port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _prepare(url: str, workdir: Path) -> tuple[str, str]:
+    """Migrate, issue one active card, register a partner; returns (QR text, API key)."""
+    keys = KeyRing.open(
+        FileKeyProvider(workdir / "keyring.json", strict_permissions=True),
+        generate_missing=True,
+        required=tuple(KeyPurpose),
+    )
+    app = create_app(
+        "test",
+        {
+            "DATABASE_URL": url,
+            "INSTANCE_PATH": str(workdir / "instance"),
+            "KEYRING": keys,
+            "SECRET_KEY": "bench-" + "x" * 40,
+        },
+    )
+    with app.app_context():
+        upgrade(directory=str(ROOT / "migrations"))
+        rules = app.extensions["idsys.policy"]
+        profile = ApplicantProfile(
+            given_names="Ana María",
+            family_names="Quispe Mamani",
+            date_of_birth=date(1991, 4, 12),
+            address=Address(line1="Calle 1", city="Ciudad de México"),
+        )
+        applicant = applications.create_applicant(db.session, keys, SYSTEM, profile, today=TODAY)
+        card = cards.new_card(db.session, keys, rules, applicant, None, TODAY)
+        card.status = "active"
+        _, key = partners.create_partner(
+            db.session,
+            keys,
+            SYSTEM,
+            name="Bench library",
+            kind=PartnerKind.LIBRARY,
+            contact="",
+            scope=Scope.STATUS,
+            daily_quota=1_000_000,
+        )
+        db.session.commit()
+        qr = cards.qr_text(keys, card, applicant, rules, "https://id.example.org")
+    app.extensions["idsys.db"].engine.dispose()
+    return qr, key
+
+
+def _wrk(args: list[str]) -> tuple[float, float, float, int]:
+    """Run wrk; return (requests/s, p50 ms, p99 ms, non-2xx count)."""
+    out = subprocess.run(
+        ["wrk", "--latency", *args], capture_output=True, text=True, check=True
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+
+    def pct(label: str) -> float:
+        value, unit = re.search(rf"\s{label}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return rps, pct("50"), pct("99"), int(errors.group(1)) if errors else 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--postgres", required=True)
+    parser.add_argument("--redis", required=True)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--seconds", type=int, default=15)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        parser.error("wrk is not installed (apt-get install wrk)")
+    name = f"idsys_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(args.postgres, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = args.postgres.rsplit("/", 1)[0] + "/" + name
+    server = None
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            workdir = Path(tmp)
+            qr, key = _prepare(url, workdir)
+            port = _port()
+            env = {k: v for k, v in os.environ.items() if not k.startswith("IDSYS_")}
+            env.update(
+                {
+                    "IDSYS_ENV": "production",
+                    "IDSYS_SECRET_KEY": "b" * 48,
+                    "IDSYS_DATABASE_URL": url,
+                    "IDSYS_RATELIMIT_STORAGE_URI": args.redis,
+                    "IDSYS_KEY_PROVIDER": "file",
+                    "IDSYS_KEY_FILE": str(workdir / "keyring.json"),
+                    "IDSYS_ISSUER": "https://id.example.org",
+                    "IDSYS_INSTANCE_PATH": str(workdir / "i"),
+                    "IDSYS_PARTNER_RATE_LIMIT": "1000000 per minute",
+                }
+            )
+            server = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "--workers",
+                    str(args.workers),
+                    "--bind",
+                    f"127.0.0.1:{port}",
+                    "wsgi:app",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            base = f"http://127.0.0.1:{port}"
+            for _ in range(150):
+                try:
+                    with urllib.request.urlopen(f"{base}/healthz", timeout=2):  # noqa: S310
+                        break
+                except OSError:
+                    time.sleep(0.2)
+            else:
+                raise SystemExit("gunicorn did not start")
+            script = workdir / "verify.lua"
+            script.write_text(LUA % (qr, key))
+            common = [f"-c{args.connections}", "-t2", f"-d{args.seconds}s"]
+            _wrk([*common[:2], "-d3s", f"{base}/healthz"])  # warm-up
+            floor = _wrk([*common, f"{base}/healthz"])
+            verify = _wrk([*common, "-s", str(script), f"{base}/api/v1/verifications"])
+            app = create_app(
+                "test",
+                {
+                    "DATABASE_URL": url,
+                    "INSTANCE_PATH": str(workdir / "x"),
+                    "SECRET_KEY": "x" * 40,
+                    "KEYRING": KeyRing.open(
+                        FileKeyProvider(workdir / "keyring.json", strict_permissions=True),
+                        generate_missing=False,
+                        required=(),
+                    ),
+                },
+            )
+            with app.app_context():
+                audited = db.session.scalar(
+                    select(func.count())
+                    .select_from(AuditEvent)
+                    .where(AuditEvent.action == "verification.check")
+                )
+            app.extensions["idsys.db"].engine.dispose()
+    finally:
+        if server is not None:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=30)
+        with psycopg.connect(args.postgres, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    print(
+        f"gunicorn {args.workers} sync workers, {args.connections} connections, "
+        f"{args.seconds} s each, PostgreSQL + Redis, {os.cpu_count()} cores"
+    )
+    print(f"{'endpoint':<28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+    for label, (rps, p50, p99, bad) in (
+        ("GET /healthz (floor)", floor),
+        ("POST /api/v1/verifications", verify),
+    ):
+        print(f"{label:<28} {rps:>9.0f} {p50:>8.2f} {p99:>8.2f} {bad:>8}")
+    print(
+        f"verifications audited: {audited} (chain rows); ratio to floor: {verify[0] / floor[0]:.2f}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

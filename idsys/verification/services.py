@@ -1,0 +1,438 @@
+"""Partner registry and card verification.
+
+A partner learns only what its agreement (scope) allows: status alone, or also the holder's
+name and date of birth, or also the enrolled photo. Every check is audited with the partner id,
+the card id and the result, never with the QR text or anything read from it.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from idsys.applications.models import Applicant
+from idsys.applications.services import read_photo, read_profile
+from idsys.audit.services import Actor, Outcome, record
+from idsys.cards.models import Card, CardStatus
+from idsys.cards.numbers import normalise as normalise_card_number
+from idsys.crypto import KeyPurpose, KeyRing, apikeys
+from idsys.crypto.claim169 import (
+    BadSignatureError,
+    Claim169Error,
+    UnknownKeyIdError,
+    decode_and_verify,
+)
+from idsys.crypto.statuslist import public_reason, sign_status_list
+from idsys.verification.models import Partner, PartnerKey, PartnerKind, PartnerUsage, Scope
+
+MAX_LIVE_KEYS = 2  # the old and the new one, during a rotation
+PARTNER_ACTOR_ROLE = "partner"
+
+
+class PartnerError(Exception):
+    """Base class; ``code`` is the stable error code of the API, ``status`` its HTTP status."""
+
+    code = "partner_error"
+    status = 400
+
+
+class AuthFailed(PartnerError):
+    code, status = "invalid_api_key", 401
+
+    def __init__(self) -> None:
+        super().__init__("The API key is missing, malformed, unknown or revoked.")
+
+
+class PartnerDisabled(PartnerError):
+    code, status = "partner_disabled", 403
+
+    def __init__(self) -> None:
+        super().__init__("This partner's access is suspended; contact the programme office.")
+
+
+class QuotaExceeded(PartnerError):
+    code, status = "daily_quota_exceeded", 429
+
+    def __init__(self, quota: int) -> None:
+        super().__init__(
+            f"The daily quota of {quota} verifications is used up; it resets at midnight (UTC)."
+        )
+
+
+class TooManyKeys(PartnerError):
+    code, status = "too_many_keys", 409
+
+    def __init__(self) -> None:
+        super().__init__(
+            f"A partner holds at most {MAX_LIVE_KEYS} live keys: revoke the old one first."
+        )
+
+
+class InvalidPartner(PartnerError):
+    code = "invalid_partner"
+
+
+# -- registry -----------------------------------------------------------------------------------
+
+
+def list_partners(session: Session) -> list[Partner]:
+    return list(session.scalars(select(Partner).order_by(Partner.name)))
+
+
+def create_partner(
+    session: Session,
+    keys: KeyRing,
+    actor: Actor,
+    *,
+    name: str,
+    kind: PartnerKind,
+    contact: str,
+    scope: Scope,
+    daily_quota: int,
+) -> tuple[Partner, str]:
+    """Register a partner and issue its first key; the full key is returned once, never stored."""
+    name = " ".join(name.split())
+    if not 2 <= len(name) <= 120:
+        raise InvalidPartner("Give the partner's name (2 to 120 characters).")
+    if not 1 <= daily_quota <= 1_000_000:
+        raise InvalidPartner("The daily quota must be between 1 and 1,000,000.")
+    partner = Partner(
+        name=name,
+        kind=kind.value,
+        contact=contact.strip()[:200],
+        scope=scope.value,
+        daily_quota=daily_quota,
+        is_enabled=True,
+    )
+    session.add(partner)
+    session.flush()
+    record(
+        session,
+        keys,
+        actor,
+        "partner.create",
+        target_type="partner",
+        target_id=partner.id,
+        detail=f"scope={scope.value}",
+    )
+    return partner, issue_key(session, keys, actor, partner)
+
+
+def issue_key(session: Session, keys: KeyRing, actor: Actor, partner: Partner) -> str:
+    if len(partner.live_keys) >= MAX_LIVE_KEYS:
+        raise TooManyKeys()
+    full, prefix, digest = apikeys.new_api_key()
+    key = PartnerKey(partner_id=partner.id, prefix=prefix, digest=digest)
+    session.add(key)
+    partner.keys.append(key)
+    session.flush()
+    record(
+        session,
+        keys,
+        actor,
+        "partner.key_issue",
+        target_type="partner",
+        target_id=partner.id,
+        detail=f"key={prefix}",
+    )
+    return full
+
+
+def revoke_key(session: Session, keys: KeyRing, actor: Actor, key: PartnerKey) -> None:
+    """Effective on the next request: every request re-reads the key."""
+    if key.revoked_at is None:
+        key.revoked_at = datetime.now(UTC)
+        session.flush()
+        record(
+            session,
+            keys,
+            actor,
+            "partner.key_revoke",
+            target_type="partner",
+            target_id=key.partner_id,
+            detail=f"key={key.prefix}",
+        )
+
+
+def update_partner(
+    session: Session,
+    keys: KeyRing,
+    actor: Actor,
+    partner: Partner,
+    *,
+    scope: Scope,
+    daily_quota: int,
+    enabled: bool,
+    contact: str,
+) -> None:
+    if not 1 <= daily_quota <= 1_000_000:
+        raise InvalidPartner("The daily quota must be between 1 and 1,000,000.")
+    changes = []
+    if partner.scope != scope.value:
+        changes.append(f"scope={scope.value}")
+    if partner.is_enabled != enabled:
+        changes.append("enabled" if enabled else "disabled")
+    partner.scope, partner.daily_quota, partner.is_enabled = scope.value, daily_quota, enabled
+    partner.contact = contact.strip()[:200]
+    session.flush()
+    record(
+        session,
+        keys,
+        actor,
+        "partner.update",
+        target_type="partner",
+        target_id=partner.id,
+        detail=",".join(changes)[:64] or None,
+    )
+
+
+def key_by_prefix(session: Session, prefix: str) -> PartnerKey | None:
+    return session.scalars(select(PartnerKey).where(PartnerKey.prefix == prefix)).one_or_none()
+
+
+def authenticate(session: Session, presented: str | None) -> tuple[Partner, PartnerKey]:
+    """Find the partner for an API key; every failure looks the same to the caller."""
+    parts = apikeys.split_key(presented or "")
+    key = key_by_prefix(session, parts[0]) if parts else None
+    if (
+        parts is None
+        or key is None
+        or key.revoked_at is not None
+        or not apikeys.matches(parts[1], key.digest)
+    ):
+        raise AuthFailed()
+    if not key.partner.is_enabled:
+        raise PartnerDisabled()
+    key.last_used_at = datetime.now(UTC)
+    return key.partner, key
+
+
+def count_use(session: Session, partner: Partner, day: date) -> None:
+    """Count one verification, refusing it once today's quota is used up."""
+    usage = session.scalars(
+        select(PartnerUsage)
+        .where(PartnerUsage.partner_id == partner.id, PartnerUsage.day == day)
+        .with_for_update()
+    ).one_or_none()
+    if usage is None:
+        try:
+            with session.begin_nested():
+                usage = PartnerUsage(partner_id=partner.id, day=day, count=0)
+                session.add(usage)
+                session.flush()
+        except IntegrityError:  # another worker created today's row first
+            usage = session.scalars(
+                select(PartnerUsage)
+                .where(PartnerUsage.partner_id == partner.id, PartnerUsage.day == day)
+                .with_for_update()
+            ).one()
+    if usage.count >= partner.daily_quota:
+        raise QuotaExceeded(partner.daily_quota)
+    usage.count += 1
+
+
+def usage_today(session: Session, partner: Partner, day: date) -> int:
+    return (
+        session.scalar(
+            select(PartnerUsage.count).where(
+                PartnerUsage.partner_id == partner.id, PartnerUsage.day == day
+            )
+        )
+        or 0
+    )
+
+
+# -- verification -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verification:
+    result: str  # valid, expired, revoked, not_found, invalid
+    reason: str | None = None
+    card: Card | None = None
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"result": self.result}
+        if self.reason:
+            body["reason"] = self.reason
+        if self.card is not None and self.result in {"valid", "expired"}:
+            body["card"] = {
+                "number": self.card.number,
+                "expires_on": self.card.expires_on.isoformat() if self.card.expires_on else None,
+            }
+        body.update(self.fields)
+        return body
+
+
+def _public_keys(keys: KeyRing) -> dict[str, Any]:
+    return {
+        e.kid: keys.signing_key(e.kid).public_key() for e in keys.of_purpose(KeyPurpose.SIGNING)
+    }
+
+
+def _judge(
+    session: Session,
+    keys: KeyRing,
+    partner: Partner,
+    card: Card | None,
+    today: date,
+    *,
+    qr_expired: bool = False,
+) -> Verification:
+    if card is None or card.status == CardStatus.PENDING_PRINT.value:
+        return Verification("not_found")
+    applicant = session.get(Applicant, card.applicant_id)
+    if applicant is None or applicant.erased:
+        return Verification("revoked", "other", card)
+    status = card.public_status(today)
+    if status == "revoked":
+        return Verification("revoked", public_reason(card.revocation_reason or "other"), card)
+    if status == "expired" or qr_expired:
+        return Verification("expired", None, card, _fields(keys, partner, applicant, False))
+    return Verification("valid", None, card, _fields(keys, partner, applicant, True))
+
+
+def _fields(keys: KeyRing, partner: Partner, applicant: Applicant, valid: bool) -> dict[str, Any]:
+    """Only what the partner's scope allows; the photo only for a valid card."""
+    scope = partner.scope_enum
+    if not scope.includes(Scope.IDENTITY):
+        return {}
+    profile = read_profile(keys, applicant)
+    out: dict[str, Any] = {
+        "holder": {
+            "full_name": profile.full_name,
+            "date_of_birth": profile.date_of_birth.isoformat(),
+        }
+    }
+    if valid and scope.includes(Scope.PHOTO):
+        photo = read_photo(keys, applicant)
+        if photo is not None:
+            out["photo"] = {
+                "media_type": "image/jpeg",
+                "data": base64.b64encode(photo).decode("ascii"),
+            }
+    return out
+
+
+def verify_qr(
+    session: Session,
+    keys: KeyRing,
+    partner: Partner,
+    qr_text: str,
+    *,
+    today: date,
+    now: datetime | None = None,
+) -> Verification:
+    """Check the signature offline-style, then the card's current status in the register."""
+    try:
+        verified = decode_and_verify(qr_text, _public_keys(keys), now=now or datetime.now(UTC))
+    except UnknownKeyIdError:
+        return Verification("invalid", "unknown_key")
+    except BadSignatureError:
+        return Verification("invalid", "bad_signature")
+    except Claim169Error:
+        return Verification("invalid", "malformed")
+    card = session.scalars(
+        select(Card).where(Card.number == verified.claims.card_number)
+    ).one_or_none()
+    return _judge(session, keys, partner, card, today, qr_expired=verified.expired)
+
+
+def verify_number(
+    session: Session,
+    keys: KeyRing,
+    partner: Partner,
+    number: str,
+    date_of_birth: date,
+    *,
+    today: date,
+) -> Verification:
+    """For a card read by eye: the number and the holder's date of birth must both match.
+
+    A wrong date of birth answers exactly like an unknown number, so the endpoint cannot be used
+    to find out whether a number exists.
+    """
+    card = session.scalars(
+        select(Card).where(Card.number == normalise_card_number(number))
+    ).one_or_none()
+    applicant = session.get(Applicant, card.applicant_id) if card is not None else None
+    if (
+        applicant is not None
+        and not applicant.erased
+        and read_profile(keys, applicant).date_of_birth != date_of_birth
+    ):
+        card = None
+    return _judge(session, keys, partner, card, today)
+
+
+def audit_check(session: Session, keys: KeyRing, partner: Partner, outcome: Verification) -> None:
+    record(
+        session,
+        keys,
+        Actor(None, PARTNER_ACTOR_ROLE),
+        "verification.check",
+        target_type="card" if outcome.card is not None else None,
+        target_id=outcome.card.id if outcome.card is not None else None,
+        outcome=Outcome.SUCCESS,
+        detail=f"partner={partner.id};{outcome.result}",
+    )
+
+
+def audit_refusal(session: Session, keys: KeyRing, partner: Partner | None, code: str) -> None:
+    record(
+        session,
+        keys,
+        Actor(None, PARTNER_ACTOR_ROLE),
+        "verification.refused",
+        target_type="partner" if partner else None,
+        target_id=partner.id if partner else None,
+        outcome=Outcome.DENIED,
+        detail=code[:64],
+    )
+
+
+# -- status list ----------------------------------------------------------------------------------
+
+STATUS_LIST_VALIDITY = timedelta(hours=24)
+
+
+def status_list(
+    session: Session, keys: KeyRing, *, issuer: str, today: date, now: datetime | None = None
+) -> tuple[bytes, int]:
+    """The signed list of revoked, unexpired cards, and its sequence number.
+
+    The sequence is the number of cards ever revoked: revocations are never undone, so it only
+    grows, and an offline verifier can refuse an older list replayed to it.
+    """
+    now = now or datetime.now(UTC)
+    sequence = (
+        session.scalar(
+            select(func.count()).select_from(Card).where(Card.status == CardStatus.REVOKED.value)
+        )
+        or 0
+    )
+    rows = session.execute(
+        select(Card.number, Card.revocation_reason).where(
+            Card.status == CardStatus.REVOKED.value,
+            (Card.expires_on.is_(None)) | (Card.expires_on >= today),
+        )
+    ).all()
+    kid = keys.active(KeyPurpose.SIGNING).kid
+    data = sign_status_list(
+        ((number, public_reason(reason or "other")) for number, reason in rows),
+        issuer=issuer,
+        issued_at=now,
+        next_update=now + STATUS_LIST_VALIDITY,
+        sequence=sequence,
+        private_key=keys.signing_key(kid),
+        kid=kid,
+    )
+    return data, sequence

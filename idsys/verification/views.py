@@ -1,0 +1,312 @@
+"""The partner API (JSON, API keys), its OpenAPI document, the scanner page and partner admin."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from idsys.auth.access import public, roles_required
+from idsys.auth.models import Role
+from idsys.auth.services import actor_of
+from idsys.cards.numbers import InvalidCardNumber
+from idsys.crypto import apikeys
+from idsys.db import db
+from idsys.extensions import client_address, csrf, keyring, limiter, policy
+from idsys.policy import local_date
+from idsys.verification import services
+from idsys.verification.forms import KeyActionForm, PartnerEditForm, PartnerForm
+from idsys.verification.models import Partner, PartnerKey, PartnerKind, Scope
+
+api_bp = Blueprint("api", __name__, url_prefix="/api/v1")
+scanner_bp = Blueprint("scanner", __name__, template_folder="templates")
+admin_bp = Blueprint(
+    "partners", __name__, url_prefix="/admin/partners", template_folder="templates"
+)
+csrf.exempt(api_bp)  # authenticated by API key in a header, never by a cookie
+
+OPENAPI = Path(__file__).with_name("openapi.json")
+MAX_BODY = 8 * 1024
+BODY_FIELDS = {"qr", "card_number", "date_of_birth"}
+
+
+def api_error(status: int, code: str, message: str) -> Response:
+    response = jsonify({"error": code, "message": message})
+    response.status_code = status
+    return response
+
+
+def _api_key() -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip()
+    return request.headers.get("X-API-Key")
+
+
+def _limit_key() -> str:
+    """Rate limits count per API key (its public prefix), or per address without one."""
+    parts = apikeys.split_key(_api_key() or "")
+    return f"key:{parts[0]}" if parts else f"ip:{client_address()}"
+
+
+def _partner_limit() -> str:
+    return str(current_app.config["PARTNER_RATE_LIMIT"])
+
+
+def _today() -> date:
+    return local_date(policy(), datetime.now(UTC))
+
+
+def _parse_body() -> dict[str, Any] | Response:
+    if (request.content_length or 0) > MAX_BODY:
+        return api_error(413, "body_too_large", f"The request body is limited to {MAX_BODY} bytes.")
+    if request.mimetype != "application/json":
+        return api_error(415, "unsupported_media_type", "Send the request as application/json.")
+    raw = request.get_data(cache=False, as_text=False)
+    if len(raw) > MAX_BODY:
+        return api_error(413, "body_too_large", f"The request body is limited to {MAX_BODY} bytes.")
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        return api_error(400, "invalid_json", "The request body is not valid JSON.")
+    if not isinstance(body, dict):
+        return api_error(400, "invalid_body", "The request body must be a JSON object.")
+    unknown = set(body) - BODY_FIELDS
+    if unknown:
+        return api_error(400, "unknown_field", "Unknown field: " + ", ".join(sorted(unknown))[:80])
+    has_qr = "qr" in body
+    has_number = "card_number" in body or "date_of_birth" in body
+    if has_qr == has_number:
+        return api_error(400, "invalid_body", "Send either qr, or card_number and date_of_birth.")
+    return body
+
+
+def _validate(body: dict[str, Any]) -> tuple[str, Any] | Response:
+    """('qr', text) or ('number', (number, date)); 422 for values of the wrong shape."""
+    if "qr" in body:
+        qr = body["qr"]
+        if not isinstance(qr, str) or not qr.strip() or len(qr) > 4096:
+            return api_error(422, "invalid_qr", "qr must be the scanned text (1 to 4096 chars).")
+        return "qr", qr
+    number, born = body.get("card_number"), body.get("date_of_birth")
+    if not isinstance(number, str) or not isinstance(born, str):
+        return api_error(422, "invalid_body", "card_number and date_of_birth must be strings.")
+    try:
+        birth = date.fromisoformat(born) if len(born) == 10 else None
+    except ValueError:
+        birth = None
+    if birth is None:
+        return api_error(422, "invalid_date", "date_of_birth must be a date as YYYY-MM-DD.")
+    return "number", (number, birth)
+
+
+@api_bp.post("/verifications")
+@limiter.limit(_partner_limit, key_func=_limit_key)
+@public  # authenticated by API key, below
+def verifications() -> Any:
+    """Verify a scanned QR, or a card number with the holder's date of birth."""
+    session, keys = db.session, keyring()
+    if (request.content_length or 0) > MAX_BODY:
+        return api_error(413, "body_too_large", f"The request body is limited to {MAX_BODY} bytes.")
+    try:
+        partner, _key = services.authenticate(session, _api_key())
+    except services.PartnerError as exc:
+        session.rollback()
+        services.audit_refusal(session, keys, None, exc.code)
+        session.commit()
+        return api_error(exc.status, exc.code, str(exc))
+    body = _parse_body()
+    if isinstance(body, Response):
+        session.commit()
+        return body
+    checked = _validate(body)
+    if isinstance(checked, Response):
+        session.commit()
+        return checked
+    kind, value = checked
+    today = _today()
+    try:
+        services.count_use(session, partner, today)
+        if kind == "qr":
+            outcome = services.verify_qr(session, keys, partner, value, today=today)
+        else:
+            outcome = services.verify_number(
+                session, keys, partner, value[0], value[1], today=today
+            )
+    except InvalidCardNumber as exc:
+        session.rollback()
+        return api_error(422, "invalid_card_number", str(exc))
+    except services.QuotaExceeded as exc:
+        session.rollback()
+        services.audit_refusal(session, keys, partner, exc.code)
+        session.commit()
+        return api_error(exc.status, exc.code, str(exc))
+    services.audit_check(session, keys, partner, outcome)
+    session.commit()
+    body_out = outcome.as_json()
+    body_out["checked_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    return jsonify(body_out)
+
+
+@api_bp.get("/status-list")
+@limiter.limit(_partner_limit, key_func=_limit_key)
+@public  # authenticated by API key, below
+def status_list() -> Any:
+    """The signed list of revoked cards, for verifiers that work offline between syncs."""
+    session = db.session
+    try:
+        services.authenticate(session, _api_key())
+    except services.PartnerError as exc:
+        session.rollback()
+        return api_error(exc.status, exc.code, str(exc))
+    data, sequence = services.status_list(
+        session, keyring(), issuer=current_app.config["ISSUER"], today=_today()
+    )
+    session.commit()
+    response = Response(data, mimetype="application/cose")
+    response.headers["Content-Type"] = 'application/cose; cose-type="cose-sign1"'
+    response.headers["ETag"] = f'"{sequence}"'
+    response.headers["Cache-Control"] = "private, max-age=300"
+    return response
+
+
+@api_bp.get("/openapi.json")
+@public
+def openapi() -> Any:
+    return Response(OPENAPI.read_bytes(), mimetype="application/json")
+
+
+@scanner_bp.get("/scan")
+@public  # the page holds no data; it calls the API with the partner's key
+def scan() -> Any:
+    return render_template("verification/scan.html")
+
+
+# -- admin ------------------------------------------------------------------------------------
+
+
+def _partner_or_404(partner_id: int) -> Partner:
+    partner = db.session.get(Partner, partner_id)
+    if partner is None:
+        abort(404)
+    return partner
+
+
+@admin_bp.get("/")
+@roles_required(Role.ADMIN)
+def partner_list() -> Any:
+    today = _today()
+    rows = [
+        (p, services.usage_today(db.session, p, today)) for p in services.list_partners(db.session)
+    ]
+    return render_template("verification/partners.html", rows=rows)
+
+
+@admin_bp.route("/new", methods=["GET", "POST"])
+@roles_required(Role.ADMIN)
+def partner_create() -> Any:
+    form = PartnerForm()
+    if form.validate_on_submit():
+        try:
+            partner, key = services.create_partner(
+                db.session,
+                keyring(),
+                actor_of(current_user),
+                name=form.name.data or "",
+                kind=PartnerKind(form.kind.data),
+                contact=form.contact.data or "",
+                scope=Scope(form.scope.data),
+                daily_quota=form.daily_quota.data or 0,
+            )
+        except services.PartnerError as exc:
+            db.session.rollback()
+            form.name.errors.append(str(exc))
+        else:
+            db.session.commit()
+            return render_template("verification/key.html", partner=partner, key=key)
+    return render_template("verification/partner_new.html", form=form), (
+        400 if form.errors else 200
+    )
+
+
+@admin_bp.route("/<int:partner_id>", methods=["GET", "POST"])
+@roles_required(Role.ADMIN)
+def partner_detail(partner_id: int) -> Any:
+    partner = _partner_or_404(partner_id)
+    form = PartnerEditForm(obj=partner, enabled=partner.is_enabled)
+    if request.method == "GET":
+        form.enabled.data = partner.is_enabled
+    if form.validate_on_submit():
+        try:
+            services.update_partner(
+                db.session,
+                keyring(),
+                actor_of(current_user),
+                partner,
+                scope=Scope(form.scope.data),
+                daily_quota=form.daily_quota.data or 0,
+                enabled=bool(form.enabled.data),
+                contact=form.contact.data or "",
+            )
+        except services.PartnerError as exc:
+            db.session.rollback()
+            form.daily_quota.errors.append(str(exc))
+        else:
+            db.session.commit()
+            flash(_("Partner saved."), "success")
+            return redirect(url_for("partners.partner_detail", partner_id=partner.id))
+    return render_template(
+        "verification/partner.html",
+        partner=partner,
+        form=form,
+        action=KeyActionForm(),
+        usage=services.usage_today(db.session, partner, _today()),
+    )
+
+
+@admin_bp.post("/<int:partner_id>/keys")
+@roles_required(Role.ADMIN)
+def key_issue(partner_id: int) -> Any:
+    partner = _partner_or_404(partner_id)
+    if not KeyActionForm().validate_on_submit():
+        abort(400)
+    try:
+        key = services.issue_key(db.session, keyring(), actor_of(current_user), partner)
+    except services.PartnerError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("partners.partner_detail", partner_id=partner.id))
+    db.session.commit()
+    return render_template("verification/key.html", partner=partner, key=key)
+
+
+@admin_bp.route("/<int:partner_id>/keys/<prefix>/revoke", methods=["GET", "POST"])
+@roles_required(Role.ADMIN)
+def key_revoke(partner_id: int, prefix: str) -> Any:
+    partner = _partner_or_404(partner_id)
+    key = db.session.query(PartnerKey).filter_by(partner_id=partner.id, prefix=prefix).first()
+    if key is None:
+        abort(404)
+    form = KeyActionForm()
+    if form.validate_on_submit():
+        services.revoke_key(db.session, keyring(), actor_of(current_user), key)
+        db.session.commit()
+        flash(_("Key %(prefix)s revoked: it stops working at once.", prefix=prefix), "success")
+        return redirect(url_for("partners.partner_detail", partner_id=partner.id))
+    return render_template("verification/revoke.html", partner=partner, key=key, form=form)

@@ -1,0 +1,379 @@
+"""The partner API: scopes, results, stable JSON errors, quotas, audit, OpenAPI conformance."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from jsonschema import Draft202012Validator
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
+from sqlalchemy import select, text
+
+from idsys.audit.models import AuditEvent
+from idsys.audit.services import SYSTEM
+from idsys.auth.models import Role
+from idsys.cards import services as cards
+from idsys.cards.models import Card
+from idsys.crypto import KeyRing
+from idsys.crypto.statuslist import verify_status_list
+from idsys.db import db
+from idsys.verification import services
+from idsys.verification.models import PartnerKind, Scope
+from idsys.verification.offline import check as offline_check
+from tests.conftest import TODAY, sample_profile
+
+OPENAPI = json.loads(
+    (Path(__file__).resolve().parents[2] / "idsys" / "verification" / "openapi.json").read_text()
+)
+
+
+def _validator(schema_ref: str) -> Draft202012Validator:
+    resource = DRAFT202012.create_resource(OPENAPI)
+    registry: Registry[Any] = Registry().with_resource("openapi.json", resource)
+    return Draft202012Validator({"$ref": f"openapi.json{schema_ref}"}, registry=registry)
+
+
+def conforms(response: Any, path: str = "/api/v1/verifications", method: str = "post") -> None:
+    """The response's status is documented for the route, and its body matches the schema."""
+    documented = OPENAPI["paths"][path][method]["responses"]
+    assert str(response.status_code) in documented, (path, response.status_code)
+    content = documented[str(response.status_code)].get("content", {})
+    if "application/json" in content:
+        schema = content["application/json"]["schema"]
+        if "$ref" in schema:
+            _validator("#" + schema["$ref"][1:]).validate(response.json)
+
+
+@pytest.fixture
+def partner(app: Flask, keys: KeyRing) -> Any:
+    def make(scope: Scope = Scope.STATUS, quota: int = 100) -> str:
+        with app.app_context():
+            _, key = services.create_partner(
+                db.session,
+                keys,
+                SYSTEM,
+                name=f"Library {scope}",
+                kind=PartnerKind.LIBRARY,
+                contact="desk",
+                scope=scope,
+                daily_quota=quota,
+            )
+            db.session.commit()
+            return key
+
+    return make
+
+
+def _qr(app: Flask, keys: KeyRing, card_id: int) -> str:
+    with app.app_context():
+        card = db.session.get(Card, card_id)
+        assert card is not None
+        from idsys.applications.models import Applicant
+
+        applicant = db.session.get(Applicant, card.applicant_id)
+        assert applicant is not None
+        return cards.qr_text(
+            keys, card, applicant, app.extensions["idsys.policy"], "https://id.example.org"
+        )
+
+
+def _post(client: FlaskClient, key: str | None, body: Any, **kwargs: Any) -> Any:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return client.post("/api/v1/verifications", json=body, headers=headers, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("scope", "fields"),
+    [(Scope.STATUS, set()), (Scope.IDENTITY, {"holder"}), (Scope.PHOTO, {"holder", "photo"})],
+)
+def test_valid_card_reveals_only_what_the_scope_allows(
+    app: Flask,
+    client: FlaskClient,
+    keys: KeyRing,
+    make_card: Any,
+    partner: Any,
+    scope: Scope,
+    fields: set[str],
+) -> None:
+    card_id, _ = make_card(printed=True)
+    response = _post(client, partner(scope), {"qr": _qr(app, keys, card_id)})
+    assert response.status_code == 200
+    body = response.json
+    assert body["result"] == "valid"
+    assert set(body) - {"result", "card", "checked_at"} == fields
+    if "holder" in fields:
+        assert body["holder"]["full_name"] == sample_profile().full_name
+    if "photo" in fields:
+        assert body["photo"]["data"]
+    conforms(response)
+
+
+def test_number_and_date_of_birth(
+    app: Flask, client: FlaskClient, make_card: Any, partner: Any
+) -> None:
+    card_id, _ = make_card(printed=True)
+    with app.app_context():
+        card = db.session.get(Card, card_id)
+        assert card is not None
+        number = card.number
+    key = partner()
+    right = _post(
+        client, key, {"card_number": f"{number[:4]} {number[4:]}", "date_of_birth": "1988-02-29"}
+    )
+    assert right.json["result"] == "valid"
+    wrong_dob = _post(client, key, {"card_number": number, "date_of_birth": "1988-03-01"})
+    unknown = _post(
+        client, key, {"card_number": "100000000009"[:11] + "0", "date_of_birth": "1988-02-29"}
+    )
+    assert wrong_dob.json["result"] == "not_found"
+    # A wrong date of birth and a non-existent card are indistinguishable.
+    assert unknown.status_code in {200, 422}
+    for response in (right, wrong_dob):
+        conforms(response)
+
+
+def test_revoked_expired_and_invalid(
+    app: Flask, client: FlaskClient, keys: KeyRing, make_card: Any, partner: Any
+) -> None:
+    card_id, _ = make_card(printed=True)
+    qr = _qr(app, keys, card_id)
+    key = partner(Scope.IDENTITY)
+    tampered = qr[:-3] + ("A" if qr[-3] != "A" else "B") + qr[-2:]
+    invalid = _post(client, key, {"qr": tampered})
+    assert invalid.json["result"] == "invalid" and invalid.json["reason"] in {
+        "bad_signature",
+        "malformed",
+    }
+    assert "holder" not in invalid.json
+    garbage = _post(client, key, {"qr": "not a card at all"})
+    assert garbage.json == {**garbage.json, "result": "invalid", "reason": "malformed"}
+    with app.app_context():
+        card = db.session.get(Card, card_id)
+        assert card is not None
+        card.expires_on = TODAY - timedelta(days=1)
+        db.session.commit()
+    expired = _post(client, key, {"qr": qr})
+    assert expired.json["result"] == "expired"
+    with app.app_context():
+        card = db.session.get(Card, card_id)
+        assert card is not None
+        cards.revoke(db.session, keys, SYSTEM, card, cards.RevocationReason.STOLEN)
+        db.session.commit()
+    revoked = _post(client, key, {"qr": qr})
+    assert revoked.json == {**revoked.json, "result": "revoked", "reason": "stolen"}
+    assert "holder" not in revoked.json and "card" not in revoked.json
+    for response in (invalid, garbage, expired, revoked):
+        conforms(response)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "code"),
+    [
+        ({"data": "{not json", "content_type": "application/json"}, 400, "invalid_json"),
+        ({"json": [1, 2]}, 400, "invalid_body"),
+        ({"json": {"qr": "x", "extra": 1}}, 400, "unknown_field"),
+        ({"json": {}}, 400, "invalid_body"),
+        ({"json": {"qr": "x", "card_number": "1"}}, 400, "invalid_body"),
+        ({"json": {"qr": 12}}, 422, "invalid_qr"),
+        ({"json": {"qr": "x" * 5000}}, 422, "invalid_qr"),
+        (
+            {"json": {"card_number": "123", "date_of_birth": "1990-01-01"}},
+            422,
+            "invalid_card_number",
+        ),
+        (
+            {"json": {"card_number": "123456789012", "date_of_birth": "1990-02-30"}},
+            422,
+            "invalid_date",
+        ),
+        ({"json": {"card_number": 5, "date_of_birth": None}}, 422, "invalid_body"),
+        (
+            {"data": "qr=x", "content_type": "application/x-www-form-urlencoded"},
+            415,
+            "unsupported_media_type",
+        ),
+        ({"data": "x" * 9000, "content_type": "application/json"}, 413, "body_too_large"),
+    ],
+)
+def test_bad_requests_get_stable_json_errors(
+    client: FlaskClient, partner: Any, kwargs: dict[str, Any], status: int, code: str
+) -> None:
+    key = partner()
+    response = client.post(
+        "/api/v1/verifications", headers={"Authorization": f"Bearer {key}"}, **kwargs
+    )
+    assert response.status_code == status
+    assert response.json["error"] == code
+    conforms(response)
+
+
+def test_keys_are_checked_and_revocable(
+    app: Flask, client: FlaskClient, keys: KeyRing, partner: Any
+) -> None:
+    key = partner()
+    for bad in (None, "nonsense", key[:-1] + ("A" if key[-1] != "A" else "B")):
+        response = _post(client, bad, {"qr": "x"})
+        assert response.status_code == 401 and response.json["error"] == "invalid_api_key"
+        conforms(response)
+    assert _post(client, key, {"qr": "x"}).status_code == 200
+    with app.app_context():
+        prefix = key.split("_")[1]
+        stored = services.key_by_prefix(db.session, prefix)
+        assert stored is not None and key.split("_")[2] not in stored.digest
+        services.revoke_key(db.session, keys, SYSTEM, stored)
+        db.session.commit()
+    assert _post(client, key, {"qr": "x"}).status_code == 401
+
+
+def test_disabled_partner_gets_403(
+    app: Flask, client: FlaskClient, keys: KeyRing, partner: Any
+) -> None:
+    key = partner()
+    with app.app_context():
+        stored = services.key_by_prefix(db.session, key.split("_")[1])
+        assert stored is not None
+        services.update_partner(
+            db.session,
+            keys,
+            SYSTEM,
+            stored.partner,
+            scope=Scope.STATUS,
+            daily_quota=10,
+            enabled=False,
+            contact="",
+        )
+        db.session.commit()
+    response = _post(client, key, {"qr": "x"})
+    assert response.status_code == 403 and response.json["error"] == "partner_disabled"
+    conforms(response)
+
+
+def test_daily_quota(client: FlaskClient, partner: Any) -> None:
+    key = partner(quota=3)
+    codes = [_post(client, key, {"qr": "x"}).status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+    last = _post(client, key, {"qr": "x"})
+    assert last.json["error"] == "daily_quota_exceeded"
+    conforms(last)
+
+
+def test_rate_limit_per_key(app_factory: Any, keys: KeyRing) -> None:
+    app = app_factory(PARTNER_RATE_LIMIT="2 per minute")
+    with app.app_context():
+        _, key = services.create_partner(
+            db.session,
+            keys,
+            SYSTEM,
+            name="Bank",
+            kind=PartnerKind.BANK,
+            contact="",
+            scope=Scope.STATUS,
+            daily_quota=100,
+        )
+        db.session.commit()
+    client = app.test_client()
+    codes = [_post(client, key, {"qr": "x"}).status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+    response = _post(client, key, {"qr": "x"})
+    assert response.is_json and response.json["error"] == "too_many_requests"
+    conforms(response)
+
+
+def test_every_call_is_audited_without_the_qr_text(
+    app: Flask, client: FlaskClient, keys: KeyRing, make_card: Any, partner: Any
+) -> None:
+    card_id, _ = make_card(printed=True)
+    qr = _qr(app, keys, card_id)
+    _post(client, partner(Scope.PHOTO), {"qr": qr})
+    _post(client, "idsys_aaaaaaaa_" + "b" * 43, {"qr": qr})
+    with app.app_context():
+        events = db.session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.action.like("verification.%"))
+            .order_by(AuditEvent.seq)
+        ).all()
+        assert [(e.action, e.target_id, e.outcome) for e in events] == [
+            ("verification.check", str(card_id), "success"),
+            ("verification.refused", None, "denied"),
+        ]
+        assert events[0].detail is not None and events[0].detail.endswith(";valid")
+        dump = repr(db.session.execute(text("SELECT * FROM audit_events")).all())
+    assert qr[:20] not in dump and "Minh Khai" not in dump
+
+
+def test_status_list_and_offline_check(
+    app: Flask, client: FlaskClient, keys: KeyRing, make_card: Any, partner: Any
+) -> None:
+    card_id, _ = make_card(printed=True)
+    qr = _qr(app, keys, card_id)
+    with app.app_context():
+        card = db.session.get(Card, card_id)
+        assert card is not None
+        cards.revoke(db.session, keys, SYSTEM, card, cards.RevocationReason.FRAUD)
+        db.session.commit()
+    key = partner()
+    assert client.get("/api/v1/status-list").status_code == 401
+    response = client.get("/api/v1/status-list", headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("application/cose")
+    jwks = client.get("/.well-known/jwks.json").json
+    from idsys.crypto.jwk import parse_jwk_set
+
+    listing = verify_status_list(response.data, parse_jwk_set(jwks))
+    assert listing.sequence == 1 and len(listing) == 1
+    result = offline_check(qr, jwks, response.data)
+    assert result.result == "revoked" and result.reason == "other"  # fraud shows as "other"
+
+
+def test_openapi_is_served_and_covers_every_api_route(app: Flask, client: FlaskClient) -> None:
+    served = client.get("/api/v1/openapi.json")
+    assert served.status_code == 200 and served.json == OPENAPI
+    assert OPENAPI["openapi"].startswith("3.1")
+    routes = {
+        (rule.rule, method.lower())
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith(("/api/", "/.well-known/"))
+        for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
+    }
+    documented = {(path, method) for path, ops in OPENAPI["paths"].items() for method in ops}
+    assert routes == documented
+    Draft202012Validator.check_schema(OPENAPI["components"]["schemas"]["VerificationResult"])
+
+
+def test_partner_admin_pages(app: Flask, client: FlaskClient, signed_in: Any) -> None:
+    from tests.conftest import csrf_token
+
+    signed_in(Role.ADMIN)
+    token = csrf_token(client, "/admin/partners/new")
+    page = client.post(
+        "/admin/partners/new",
+        data={
+            "csrf_token": token,
+            "name": "Queens Public Library",
+            "kind": "library",
+            "contact": "circulation",
+            "scope": "status",
+            "daily_quota": "2000",
+        },
+    )
+    body = page.get_data(as_text=True)
+    assert "shown only once" in body and "idsys_" in body
+    bad = client.post(
+        "/admin/partners/new",
+        data={
+            "csrf_token": token,
+            "name": "X",
+            "kind": "library",
+            "scope": "everything",
+            "daily_quota": "-5",
+        },
+    )
+    assert bad.status_code == 400
+    listing = client.get("/admin/partners/").get_data(as_text=True)
+    assert "Queens Public Library" in listing
