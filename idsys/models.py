@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import importlib
+
+MODEL_MODULES = (
+    "idsys.auth.models",
+    "idsys.audit.models",
+    "idsys.applications.models",
+    "idsys.cards.models",
+    "idsys.verification.models",
+    "idsys.residents.models",
+)
+
 
 def import_all_models() -> None:
-    import idsys.applications.models
-    import idsys.audit.models
-    import idsys.auth.models
-    import idsys.residents.models  # noqa: F401
+    for module in MODEL_MODULES:
+        importlib.import_module(module)

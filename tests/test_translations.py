@@ -10,8 +10,10 @@ English.
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Iterator
 from functools import cache
+from pathlib import Path
 
 import pytest
 from babel.messages.catalog import Catalog, Message
@@ -22,7 +24,14 @@ from babel.messages.pofile import read_po
 from idsys import ROOT
 from idsys.applications.models import ApplicationKind, ApplicationStatus
 from idsys.auth.models import Role
-from idsys.i18n import ENUM_MESSAGES, EXTRACT_KEYWORDS, TRANSLATIONS, catalogue
+from idsys.i18n import (
+    ENUM_MESSAGES,
+    EXTRACT_KEYWORDS,
+    TRANSLATIONS,
+    catalogue,
+    compile_catalogues,
+    missing_catalogues,
+)
 
 RESIDENT_LANGUAGES = ("es", "fr", "ht", "pt")  # besides English, the source language
 STAFF_LANGUAGES = ("es",)
@@ -160,3 +169,12 @@ def test_the_checker_catches_a_missing_translation() -> None:
     planted = Message("A sentence nobody has translated yet", locations=[("residents/x.py", 1)])
     assert is_resident_message(planted)
     assert missing("ht", [planted]) == ["A sentence nobody has translated yet"]
+
+
+def test_catalogues_compile_and_missing_ones_are_named(tmp_path: Path) -> None:
+    copy = tmp_path / "translations"
+    shutil.copytree(TRANSLATIONS, copy, ignore=shutil.ignore_patterns("*.mo"))
+    assert missing_catalogues(("en", "es", "ht"), copy) == ["es", "ht"]
+    assert compile_catalogues(copy) == ["es", "fr", "ht", "pt"]
+    assert missing_catalogues(("en", "es", "fr", "ht", "pt"), copy) == []
+    assert compile_catalogues(copy) == []  # up to date: nothing to do

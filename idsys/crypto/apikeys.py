@@ -18,8 +18,9 @@ _PREFIX_ALPHABET = "0123456789abcdefghijkmnpqrstuvwxyz"
 
 def new_api_key() -> tuple[str, str, str]:
     """Return (full key to show once, public prefix, digest to store)."""
-    prefix = "".join(_PREFIX_ALPHABET[primitives.random_below(len(_PREFIX_ALPHABET))]
-                     for _ in range(8))
+    prefix = "".join(
+        _PREFIX_ALPHABET[primitives.random_below(len(_PREFIX_ALPHABET))] for _ in range(8)
+    )
     secret = primitives.random_token(32)
     return f"idsys_{prefix}_{secret}", prefix, digest(secret)
 

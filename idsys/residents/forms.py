@@ -63,7 +63,7 @@ def well_formed_code(form: Any, field: Any) -> None:
         ) from None
 
 
-def _code_field(label: Any) -> StringField:
+def _code_field(label: Any, **render_kw: Any) -> StringField:
     return StringField(
         label,
         validators=[DataRequired(message=_l("Enter the number.")), well_formed_code],
@@ -72,6 +72,7 @@ def _code_field(label: Any) -> StringField:
             "autocapitalize": "characters",
             "spellcheck": "false",
             "placeholder": "ABCD-EFGH-JK",
+            **render_kw,
         },
     )
 
@@ -180,7 +181,8 @@ class PreApplicationCodeForm(FlaskForm):
     class Meta:
         csrf = False
 
-    code = _code_field(_l("Pre-application code"))
+    # Focused, so that a keyboard-wedge scanner at the counter types straight into it.
+    code = _code_field(_l("Pre-application code"), autofocus=True)
 
 
 class ClaimForm(FlaskForm):

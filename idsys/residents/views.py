@@ -134,7 +134,8 @@ def _created(response: Response) -> bool:
     return response.status_code == 302
 
 
-def _documents_by_category(rules: Policy, language: str) -> dict[str, list[DocumentType]]:
+def _documents_by_category(rules: Policy) -> dict[str, list[DocumentType]]:
+    """Identity documents first (a document proving both is listed there), then residence."""
     groups: dict[str, list[DocumentType]] = {"identity": [], "residency": []}
     for document in rules.documents:
         key = "residency" if document.category is Category.RESIDENCY else "identity"
@@ -279,14 +280,13 @@ def apply() -> Any:
     return render_template(
         "residents/apply.html",
         form=form,
-        groups=_documents_by_category(rules, language),
+        groups=_documents_by_category(rules),
         boxes={option.data: option for option in form.documents},
         notes={d.code: _document_notes(rules, d) for d in rules.documents},
         requirements=rules.requirements,
         caretaker_below=rules.age.caretaker_required_below,
         programme=rules.name(language),
         days=rules.pre_application_days,
-        language=language,
     ), code
 
 
@@ -369,9 +369,7 @@ def find() -> Any:
                     "code": display_reference(row.code),
                     "data": data,
                     "documents": [
-                        rules.document(c).label(language)  # type: ignore[union-attr]
-                        for c in data.documents
-                        if rules.document(c) is not None
+                        d.label(language) for c in data.documents if (d := rules.document(c))
                     ],
                     "expires": services.expires_on(rules, row.created_at),
                 }

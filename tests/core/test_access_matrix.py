@@ -147,8 +147,15 @@ def _partner(app: Flask) -> tuple[int, str]:
 
     with app.app_context():
         partner, key = partners.create_partner(
-            db.session, app.extensions["idsys.keyring"], SYSTEM, name="Matrix library",
-            kind=PartnerKind.LIBRARY, contact="", scope=Scope.STATUS, daily_quota=10)
+            db.session,
+            app.extensions["idsys.keyring"],
+            SYSTEM,
+            name="Matrix library",
+            kind=PartnerKind.LIBRARY,
+            contact="",
+            scope=Scope.STATUS,
+            daily_quota=10,
+        )
         db.session.commit()
         return partner.id, key.split("_")[1]
 

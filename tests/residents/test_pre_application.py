@@ -315,3 +315,18 @@ def test_dates_on_the_slip_follow_the_language(app: Flask, client: FlaskClient) 
         page = client.get("/apply/slip").get_data(as_text=True)
         assert f'<html lang="{lang}">' in page
         assert format_date(last_day, "long", locale=lang) in page
+
+
+def test_raw_sqlite_file_holds_no_plaintext(app: Flask, client: FlaskClient, tmp_path: Any) -> None:
+    """What a resident writes is only in the ciphertext: a stolen database file shows none of it."""
+    pre_apply(client, given_names="Zyxwvutsrq", email="pre.application@zork.example")
+    with app.app_context():
+        if db.engine.dialect.name != "sqlite":
+            pytest.skip("this run uses PostgreSQL; the pg_dump test covers applicant records")
+        assert db.session.scalar(select(func.count()).select_from(PreApplication)) == 1
+        db.session.close()
+        db.engine.dispose()  # checkpoint the WAL into the main file
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("idsys.sqlite3*"))
+    assert len(raw) > 10_000
+    for fragment in ("Zyxwvutsrq", "zork.example", "Hernández", "Vértiz", "1991-07-14"):
+        assert fragment.encode() not in raw, fragment
