@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -215,27 +215,30 @@ def authenticate(session: Session, presented: str | None) -> tuple[Partner, Part
 
 
 def count_use(session: Session, partner: Partner, day: date) -> None:
-    """Count one verification, refusing it once today's quota is used up."""
-    usage = session.scalars(
-        select(PartnerUsage)
+    """Count one verification and commit at once, refusing it once today's quota is used up.
+
+    One atomic UPDATE, committed on its own: the partner's counter row is locked for a moment,
+    not for the whole verification, so a busy partner's requests do not queue behind each other.
+    An attempt over the quota is counted too (it was made).
+    """
+    bump = (
+        update(PartnerUsage)
         .where(PartnerUsage.partner_id == partner.id, PartnerUsage.day == day)
-        .with_for_update()
-    ).one_or_none()
-    if usage is None:
+        .values(count=PartnerUsage.count + 1)
+        .returning(PartnerUsage.count)
+    )
+    count = session.execute(bump).scalar_one_or_none()
+    if count is None:
         try:
             with session.begin_nested():
-                usage = PartnerUsage(partner_id=partner.id, day=day, count=0)
-                session.add(usage)
+                session.add(PartnerUsage(partner_id=partner.id, day=day, count=1))
                 session.flush()
+            count = 1
         except IntegrityError:  # another worker created today's row first
-            usage = session.scalars(
-                select(PartnerUsage)
-                .where(PartnerUsage.partner_id == partner.id, PartnerUsage.day == day)
-                .with_for_update()
-            ).one()
-    if usage.count >= partner.daily_quota:
+            count = session.execute(bump).scalar_one()
+    session.commit()
+    if count > partner.daily_quota:
         raise QuotaExceeded(partner.daily_quota)
-    usage.count += 1
 
 
 def usage_today(session: Session, partner: Partner, day: date) -> int:

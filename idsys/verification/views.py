@@ -153,7 +153,6 @@ def verifications() -> Any:
         session.rollback()
         return api_error(422, "invalid_card_number", str(exc))
     except services.QuotaExceeded as exc:
-        session.rollback()
         services.audit_refusal(session, keys, partner, exc.code)
         session.commit()
         return api_error(exc.status, exc.code, str(exc))
