@@ -27,7 +27,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional, Va
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from idsys.applications.models import ApplicationKind
-from idsys.applications.profile import AddressKind
+from idsys.applications.profile import Address, AddressKind, ApplicantProfile
 
 # Languages offered as preferred languages (ISO 639-1/3 codes); the list is long on purpose.
 LANGUAGE_CHOICES = [
@@ -229,4 +229,29 @@ class FindForm(FlaskForm):
         _l("Reference number"),
         validators=[DataRequired(), Length(max=20)],
         render_kw={"autocomplete": "off", "placeholder": "ABCD-EFGH-JK"},
+    )
+
+
+def profile_from_form(form: Any) -> ApplicantProfile:
+    """The profile typed into a ProfileForm or a resident's pre-application form (same fields)."""
+    languages = tuple(x for x in (form.language1.data, form.language2.data) if x)
+    return ApplicantProfile(
+        given_names=form.given_names.data or "",
+        family_names=form.family_names.data or "",
+        date_of_birth=form.date_of_birth.data or date.min,
+        address_kind=AddressKind(form.address_kind.data),
+        address=Address(
+            line1=form.line1.data or "",
+            line2=form.line2.data or "",
+            city=form.city.data or "",
+            postal_code=form.postal_code.data or "",
+            care_of=form.care_of.data or "",
+        ),
+        phone=form.phone.data or "",
+        email=form.email.data or "",
+        emergency_contact_name=form.emergency_contact_name.data or "",
+        emergency_contact_phone=form.emergency_contact_phone.data or "",
+        gender=form.gender.data or None,
+        languages=languages,
+        veteran=bool(getattr(form, "veteran", None) and form.veteran.data),
     )

@@ -36,10 +36,16 @@ from idsys.applications.forms import (
     ProfileForm,
     StartForm,
     SubmitForm,
+    profile_from_form,
 )
-from idsys.applications.models import Application, ApplicationKind, ApplicationStatus
+from idsys.applications.models import (
+    Applicant,
+    Application,
+    ApplicationKind,
+    ApplicationStatus,
+)
 from idsys.applications.photos import PhotoError
-from idsys.applications.profile import Address, AddressKind, ApplicantProfile, InvalidProfile
+from idsys.applications.profile import ApplicantProfile, InvalidProfile
 from idsys.applications.reference import InvalidReference
 from idsys.applications.reference import display as display_reference
 from idsys.auth.access import roles_required
@@ -83,6 +89,17 @@ def _load(reference: str) -> Application:
         return services.get_application(db.session, reference)
     except (InvalidReference, services.ApplicationNotFound):
         abort(404)
+
+
+def _load_with_applicant(reference: str) -> tuple[Application, Applicant | None]:
+    application = _load(reference)
+    return application, services.applicant_of(db.session, application)
+
+
+def _details_first(application: Application) -> Any:
+    """Steps after the first need the applicant: send the clerk back to the details."""
+    flash(_("Enter the applicant's details first."), "info")
+    return redirect(url_for("intake.profile", reference=application.reference))
 
 
 def _context(application: Application, step: str) -> dict[str, Any]:
@@ -195,30 +212,6 @@ def find() -> Any:
     ), 404
 
 
-def _profile_from(form: ProfileForm) -> ApplicantProfile:
-    languages = tuple(x for x in (form.language1.data, form.language2.data) if x)
-    return ApplicantProfile(
-        given_names=form.given_names.data or "",
-        family_names=form.family_names.data or "",
-        date_of_birth=form.date_of_birth.data or date.min,
-        address_kind=AddressKind(form.address_kind.data),
-        address=Address(
-            line1=form.line1.data or "",
-            line2=form.line2.data or "",
-            city=form.city.data or "",
-            postal_code=form.postal_code.data or "",
-            care_of=form.care_of.data or "",
-        ),
-        phone=form.phone.data or "",
-        email=form.email.data or "",
-        emergency_contact_name=form.emergency_contact_name.data or "",
-        emergency_contact_phone=form.emergency_contact_phone.data or "",
-        gender=form.gender.data or None,
-        languages=languages,
-        veteran=bool(form.veteran.data),
-    )
-
-
 def _fill_profile_form(form: ProfileForm, profile: ApplicantProfile, caretaker: bool) -> None:
     form.given_names.data = profile.given_names
     form.family_names.data = profile.family_names
@@ -254,7 +247,7 @@ def profile(reference: str) -> Any:
                 keyring(),
                 actor_of(current_user),
                 application,
-                _profile_from(form),
+                profile_from_form(form),
                 has_caretaker=bool(form.has_caretaker.data),
                 today=_today(),
             )
@@ -328,10 +321,9 @@ def _document_choices() -> list[tuple[str, str]]:
 @intake_bp.route("/<reference>/documents", methods=["GET", "POST"])
 @roles_required(*COUNTER)
 def documents(reference: str) -> Any:
-    application = _load(reference)
-    if services.applicant_of(db.session, application) is None:
-        flash(_("Enter the applicant's details first."), "info")
-        return redirect(url_for("intake.profile", reference=application.reference))
+    application, applicant = _load_with_applicant(reference)
+    if applicant is None:
+        return _details_first(application)
     form = DocumentForm()
     form.code.choices = [("", "—"), *_document_choices()]
     status = 200
@@ -396,11 +388,9 @@ def remove_document(reference: str, document_id: int) -> Any:
 @intake_bp.route("/<reference>/photo", methods=["GET", "POST"])
 @roles_required(*COUNTER)
 def photo(reference: str) -> Any:
-    application = _load(reference)
-    applicant = services.applicant_of(db.session, application)
+    application, applicant = _load_with_applicant(reference)
     if applicant is None:
-        flash(_("Enter the applicant's details first."), "info")
-        return redirect(url_for("intake.profile", reference=application.reference))
+        return _details_first(application)
     form = PhotoForm()
     status = 200
     if form.validate_on_submit():
@@ -445,11 +435,9 @@ def photo_image(reference: str) -> Any:
 @intake_bp.route("/<reference>/review", methods=["GET", "POST"])
 @roles_required(*COUNTER)
 def review(reference: str) -> Any:
-    application = _load(reference)
-    applicant = services.applicant_of(db.session, application)
+    application, applicant = _load_with_applicant(reference)
     if applicant is None:
-        flash(_("Enter the applicant's details first."), "info")
-        return redirect(url_for("intake.profile", reference=application.reference))
+        return _details_first(application)
     form = SubmitForm()
     status = 200
     if form.validate_on_submit():

@@ -29,11 +29,8 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import Markup
 
-from idsys.applications.forms import ConfirmActionForm
+from idsys.applications.forms import ConfirmActionForm, profile_from_form
 from idsys.applications.profile import (
-    Address,
-    AddressKind,
-    ApplicantProfile,
     InvalidProfile,
 )
 from idsys.applications.reference import InvalidReference
@@ -223,29 +220,6 @@ def status() -> Any:
     ), code
 
 
-def _profile_from(form: PreApplicationForm) -> ApplicantProfile:
-    languages = tuple(x for x in (form.language1.data, form.language2.data) if x)
-    return ApplicantProfile(
-        given_names=form.given_names.data or "",
-        family_names=form.family_names.data or "",
-        date_of_birth=form.date_of_birth.data or date.min,
-        address_kind=AddressKind(form.address_kind.data),
-        address=Address(
-            line1=form.line1.data or "",
-            line2=form.line2.data or "",
-            city=form.city.data or "",
-            postal_code=form.postal_code.data or "",
-            care_of=form.care_of.data or "",
-        ),
-        phone=form.phone.data or "",
-        email=form.email.data or "",
-        emergency_contact_name=form.emergency_contact_name.data or "",
-        emergency_contact_phone=form.emergency_contact_phone.data or "",
-        gender=form.gender.data or None,
-        languages=languages,
-    )
-
-
 @bp.route("/apply", methods=["GET", "POST"])
 @limiter.limit(_pre_application_limit, methods=["POST"], deduct_when=_created)
 @public
@@ -256,7 +230,7 @@ def apply() -> Any:
     code = 200
     if form.validate_on_submit():
         data = services.PreApplicationData(
-            profile=_profile_from(form),
+            profile=profile_from_form(form),
             has_caretaker=bool(form.has_caretaker.data),
             documents=tuple(form.documents.data or ()),
         )
