@@ -166,6 +166,8 @@ class Config:
     HSTS = True
     # Large batches render in a background thread; tests render inline to observe the result.
     CARD_RENDER_INLINE = False
+    # Seconds between seals of high-volume audit events into the chain (0: only on demand).
+    AUDIT_SEAL_INTERVAL = 2.0
     TESTING = False
     DEBUG = False
 
@@ -214,6 +216,7 @@ class TestConfig(DevelopmentConfig):
     ENV_NAME: ClassVar[str] = "test"
     TESTING = True
     CARD_RENDER_INLINE = True
+    AUDIT_SEAL_INTERVAL = 0.0
     DEFAULT_REQUIRE_TOTP: ClassVar[bool] = False
     # Tests that exercise the limiter set their own limit; others must not trip a shared one.
     LOGIN_RATE_LIMIT = "1000 per minute"

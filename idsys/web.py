@@ -27,6 +27,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
+from idsys.audit import sealer
 from idsys.audit.services import Outcome, record
 from idsys.auth.access import ACCESS_ATTR, Access, access_of
 from idsys.auth.models import Role, StaffUser
@@ -219,6 +220,11 @@ def init_app(app: Flask) -> None:
     login_manager.user_loader(_load_user)
     login_manager.unauthorized_handler(_unauthorized)
     app.before_request(_enforce_access)
+
+    @app.before_request
+    def _start_sealer() -> None:
+        sealer.start(app)
+
     app.after_request(_security_headers)
     app.register_error_handler(HTTPException, _handle_http)
     app.register_error_handler(Exception, _handle_unexpected)

@@ -9,15 +9,15 @@ the last sequence number so that deleting the newest rows is detected as well.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from idsys.audit.models import AuditEvent, AuditHead
+from idsys.audit.models import AuditEvent, AuditHead, AuditIntake
 from idsys.crypto import KeyPurpose, KeyRing, UnknownKeyError, constant_time_equal
 
 GENESIS_HASH = "0" * 64
@@ -66,6 +66,31 @@ def _head_content(seq: int, last_hash: str) -> bytes:
     return f"audit-head|{seq}|{last_hash}".encode()
 
 
+def _lock_head(session: Session) -> AuditHead:
+    """The chain head, locked until the transaction ends: appends are strictly ordered."""
+    head = session.execute(
+        select(AuditHead).where(AuditHead.id == _HEAD_ID).with_for_update()
+    ).scalar_one_or_none()
+    if head is None:
+        head = AuditHead(id=_HEAD_ID, last_seq=0, last_hash=GENESIS_HASH, key_id="", head_mac="")
+        session.add(head)
+    return head
+
+
+def _append(session: Session, keys: KeyRing, head: AuditHead, event: AuditEvent) -> AuditEvent:
+    event.seq = head.last_seq + 1
+    event.prev_hash = head.last_hash
+    kid, digest = keys.mac(KeyPurpose.AUDIT, _content(event))
+    event.key_id = kid
+    event.row_hash = digest.hex()
+    session.add(event)
+    head.last_seq = event.seq
+    head.last_hash = event.row_hash
+    head.key_id, head_mac = keys.mac(KeyPurpose.AUDIT, _head_content(event.seq, event.row_hash))
+    head.head_mac = head_mac.hex()
+    return event
+
+
 def record(
     session: Session,
     keys: KeyRing,
@@ -83,34 +108,137 @@ def record(
     ``action`` is a dotted code such as ``auth.login``; ``detail`` a short code, never free text
     that could carry personal data.
     """
-    head = session.execute(
-        select(AuditHead).where(AuditHead.id == _HEAD_ID).with_for_update()
-    ).scalar_one_or_none()
-    if head is None:
-        head = AuditHead(id=_HEAD_ID, last_seq=0, last_hash=GENESIS_HASH, key_id="", head_mac="")
-        session.add(head)
-    event = AuditEvent(
-        seq=head.last_seq + 1,
-        occurred_at=now or datetime.now(UTC),
-        actor_id=actor.id,
-        actor_role=actor.role,
-        action=action,
-        target_type=target_type,
-        target_id=None if target_id is None else str(target_id),
-        outcome=outcome.value,
-        detail=detail,
-        prev_hash=head.last_hash,
+    head = _lock_head(session)
+    event = _append(
+        session,
+        keys,
+        head,
+        AuditEvent(
+            occurred_at=now or datetime.now(UTC),
+            actor_id=actor.id,
+            actor_role=actor.role,
+            action=action,
+            target_type=target_type,
+            target_id=None if target_id is None else str(target_id),
+            outcome=outcome.value,
+            detail=detail,
+        ),
     )
-    kid, digest = keys.mac(KeyPurpose.AUDIT, _content(event))
-    event.key_id = kid
-    event.row_hash = digest.hex()
-    session.add(event)
-    head.last_seq = event.seq
-    head.last_hash = event.row_hash
-    head.key_id, head_mac = keys.mac(KeyPurpose.AUDIT, _head_content(event.seq, event.row_hash))
-    head.head_mac = head_mac.hex()
     session.flush()
     return event
+
+
+# -- high-volume events: written without the chain lock, sealed in batches ---------------------
+
+
+def _intake_content(fields: Mapping[str, object]) -> bytes:
+    payload = {k: fields[k] for k in _INTAKE_FIELDS}
+    payload["occurred_at"] = _utc(fields["occurred_at"]).isoformat(  # type: ignore[arg-type]
+        timespec="microseconds"
+    )
+    return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+
+
+_INTAKE_FIELDS = (
+    "occurred_at",
+    "actor_id",
+    "actor_role",
+    "action",
+    "target_type",
+    "target_id",
+    "outcome",
+    "detail",
+)
+
+
+def record_deferred(
+    session: Session,
+    keys: KeyRing,
+    actor: Actor,
+    action: str,
+    *,
+    outcome: Outcome = Outcome.SUCCESS,
+    target_type: str | None = None,
+    target_id: str | int | None = None,
+    detail: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Record an event in the caller's transaction without waiting for the chain lock.
+
+    For events that come by the hundred per second (partner verifications): every audited
+    transaction locks the chain head until it commits, which would queue them one behind the
+    other. The row is MACed on its own at once, so it is tamper-evident before it is sealed, and
+    `seal_intake` appends it to the chain, in order, within seconds.
+    """
+    fields: dict[str, object] = {
+        "occurred_at": now or datetime.now(UTC),
+        "actor_id": actor.id,
+        "actor_role": actor.role,
+        "action": action,
+        "target_type": target_type,
+        "target_id": None if target_id is None else str(target_id),
+        "outcome": outcome.value,
+        "detail": detail,
+    }
+    kid, mac = keys.mac(KeyPurpose.AUDIT, _intake_content(fields))
+    session.execute(insert(AuditIntake).values(**fields, key_id=kid, mac=mac.hex()))
+
+
+def _intake_fields(row: AuditIntake) -> dict[str, object]:
+    return {name: getattr(row, name) for name in _INTAKE_FIELDS}
+
+
+def seal_intake(session: Session, keys: KeyRing, *, batch: int = 2000) -> int:
+    """Move waiting intake rows into the hash chain, oldest first; returns how many. Flushes.
+
+    A row whose MAC does not match is not trusted: it is sealed as an ``audit.intake_altered``
+    event naming the row, so the evidence stays in the chain.
+    """
+    rows = session.scalars(
+        select(AuditIntake).order_by(AuditIntake.id).limit(batch).with_for_update(skip_locked=True)
+    ).all()
+    if not rows:
+        return 0
+    head = _lock_head(session)
+    for row in rows:
+        fields = _intake_fields(row)
+        if _mac_matches(keys, row.key_id, _intake_content(fields), row.mac):
+            event = AuditEvent(**fields)
+        else:
+            event = AuditEvent(
+                occurred_at=datetime.now(UTC),
+                actor_id=None,
+                actor_role=None,
+                action="audit.intake_altered",
+                target_type="audit_intake",
+                target_id=str(row.id),
+                outcome=Outcome.FAILURE.value,
+                detail=None,
+            )
+        _append(session, keys, head, event)
+    session.execute(delete(AuditIntake).where(AuditIntake.id.in_([r.id for r in rows])))
+    session.flush()
+    return len(rows)
+
+
+def seal_all(session: Session, keys: KeyRing) -> int:
+    """Seal everything waiting, committing batch by batch (CLI and the background sealer)."""
+    total = 0
+    while sealed := seal_intake(session, keys):
+        session.commit()
+        total += sealed
+    session.commit()
+    return total
+
+
+def pending_intake(session: Session, keys: KeyRing) -> tuple[int, int | None]:
+    """(rows waiting to be sealed, id of the first whose MAC does not match, if any)."""
+    count = 0
+    for row in session.scalars(select(AuditIntake).order_by(AuditIntake.id)):
+        count += 1
+        if not _mac_matches(keys, row.key_id, _intake_content(_intake_fields(row)), row.mac):
+            return count, row.id
+    return count, None
 
 
 @dataclass(frozen=True)

@@ -108,9 +108,7 @@ def qr_text(keys: KeyRing, card: Card, applicant: Applicant, policy: Policy, iss
 
 def public_key_set(keys: KeyRing) -> dict[str, object]:
     """Every signing key not yet retired, as a JWK set: old cards keep verifying after rotation."""
-    return jwk_set(
-        {e.kid: keys.signing_key(e.kid).public_key() for e in keys.of_purpose(KeyPurpose.SIGNING)}
-    )
+    return jwk_set(keys.verification_keys())
 
 
 _GENDERS: dict[str, Literal["F", "M", "X"]] = {"F": "F", "M": "M", "X": "X"}

@@ -272,6 +272,7 @@ class KeyRing:
         self.provider = provider
         self._entries = list(entries)
         self._fingerprint = provider.fingerprint()
+        self._public_cache: dict[str, Any] | None = None
         self._check()
 
     @classmethod
@@ -321,6 +322,7 @@ class KeyRing:
         if current is not None and current != self._fingerprint:
             self._entries = self.provider.load()
             self._fingerprint = current
+            self._public_cache = None
             self._check()
 
     @property
@@ -369,6 +371,17 @@ class KeyRing:
             return derive_private_key(int.from_bytes(entry.material, "big"), SECP256R1())
         return Ed25519PrivateKey.from_private_bytes(entry.material)
 
+    def verification_keys(self) -> dict[str, Any]:
+        """Public keys of every signing key still in the ring, by key id (cached until the
+        ring changes: verifying a card should not re-derive them each time)."""
+        self.refresh()
+        if self._public_cache is None:
+            self._public_cache = {
+                e.kid: self.signing_key(e.kid).public_key()
+                for e in self.of_purpose(KeyPurpose.SIGNING)
+            }
+        return self._public_cache
+
     # -- rotation ----------------------------------------------------------------------------
 
     def rotate(self, purpose: KeyPurpose, alg: str | None = None) -> KeyEntry:
@@ -382,6 +395,7 @@ class KeyRing:
         self._check()
         self.provider.store(self._entries)
         self._fingerprint = self.provider.fingerprint()
+        self._public_cache = None
         return fresh
 
     def retire(self, purpose: KeyPurpose, kid: str) -> None:
@@ -392,6 +406,7 @@ class KeyRing:
         self._entries = [e for e in self._entries if e.kid != kid]
         self.provider.store(self._entries)
         self._fingerprint = self.provider.fingerprint()
+        self._public_cache = None
 
 
 def ensure_secret_file(path: Path) -> str:

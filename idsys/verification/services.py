@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from idsys.applications.models import Applicant
 from idsys.applications.services import read_photo, read_profile
-from idsys.audit.services import Actor, Outcome, record
+from idsys.audit.services import Actor, Outcome, record, record_deferred
 from idsys.cards.models import Card, CardStatus
 from idsys.cards.numbers import normalise as normalise_card_number
 from idsys.crypto import KeyPurpose, KeyRing, apikeys
@@ -197,29 +197,66 @@ def key_by_prefix(session: Session, prefix: str) -> PartnerKey | None:
     return session.scalars(select(PartnerKey).where(PartnerKey.prefix == prefix)).one_or_none()
 
 
-def authenticate(session: Session, presented: str | None) -> tuple[Partner, PartnerKey]:
-    """Find the partner for an API key; every failure looks the same to the caller."""
+@dataclass(frozen=True)
+class PartnerContext:
+    """What a request needs to know about the partner behind its key."""
+
+    id: int
+    scope: str
+    daily_quota: int
+
+    @property
+    def scope_enum(self) -> Scope:
+        return Scope(self.scope)
+
+
+LAST_USED_GRANULARITY = timedelta(minutes=1)
+
+
+def authenticate(session: Session, presented: str | None) -> PartnerContext:
+    """Find the partner for an API key in one query; every failure looks the same to the caller.
+
+    The key's last-used time is written at most once a minute: a write per request would make
+    every verification contend for the same row.
+    """
     parts = apikeys.split_key(presented or "")
-    key = key_by_prefix(session, parts[0]) if parts else None
-    if (
-        parts is None
-        or key is None
-        or key.revoked_at is not None
-        or not apikeys.matches(parts[1], key.digest)
-    ):
+    row = None
+    if parts is not None:
+        row = session.execute(
+            select(
+                PartnerKey.id,
+                PartnerKey.digest,
+                PartnerKey.revoked_at,
+                PartnerKey.last_used_at,
+                Partner.id,
+                Partner.scope,
+                Partner.daily_quota,
+                Partner.is_enabled,
+            )
+            .join(Partner, Partner.id == PartnerKey.partner_id)
+            .where(PartnerKey.prefix == parts[0])
+        ).first()
+    if parts is None or row is None or row[2] is not None or not apikeys.matches(parts[1], row[1]):
         raise AuthFailed()
-    if not key.partner.is_enabled:
+    key_id, _digest, _revoked, last_used, partner_id, scope, quota, enabled = row
+    if not enabled:
         raise PartnerDisabled()
-    key.last_used_at = datetime.now(UTC)
-    return key.partner, key
+    now = datetime.now(UTC)
+    if last_used is None or _aware(last_used) < now - LAST_USED_GRANULARITY:
+        session.execute(update(PartnerKey).where(PartnerKey.id == key_id).values(last_used_at=now))
+    return PartnerContext(partner_id, scope, quota)
 
 
-def count_use(session: Session, partner: Partner, day: date) -> None:
-    """Count one verification and commit at once, refusing it once today's quota is used up.
+def _aware(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
-    One atomic UPDATE, committed on its own: the partner's counter row is locked for a moment,
-    not for the whole verification, so a busy partner's requests do not queue behind each other.
-    An attempt over the quota is counted too (it was made).
+
+def count_use(session: Session, partner: PartnerContext, day: date) -> None:
+    """Count one verification, refusing it once today's quota is used up.
+
+    One atomic UPDATE ... RETURNING, done last before the commit, so the partner's counter row
+    stays locked only for the moment of the commit. An attempt over the quota is not counted:
+    the caller rolls the transaction back.
     """
     bump = (
         update(PartnerUsage)
@@ -236,12 +273,11 @@ def count_use(session: Session, partner: Partner, day: date) -> None:
             count = 1
         except IntegrityError:  # another worker created today's row first
             count = session.execute(bump).scalar_one()
-    session.commit()
     if count > partner.daily_quota:
         raise QuotaExceeded(partner.daily_quota)
 
 
-def usage_today(session: Session, partner: Partner, day: date) -> int:
+def usage_today(session: Session, partner: Partner | PartnerContext, day: date) -> int:
     return (
         session.scalar(
             select(PartnerUsage.count).where(
@@ -284,7 +320,7 @@ def _public_keys(keys: KeyRing) -> dict[str, Any]:
 def _judge(
     session: Session,
     keys: KeyRing,
-    partner: Partner,
+    partner: PartnerContext,
     card: Card | None,
     today: date,
     *,
@@ -303,7 +339,9 @@ def _judge(
     return Verification("valid", None, card, _fields(keys, partner, applicant, True))
 
 
-def _fields(keys: KeyRing, partner: Partner, applicant: Applicant, valid: bool) -> dict[str, Any]:
+def _fields(
+    keys: KeyRing, partner: PartnerContext, applicant: Applicant, valid: bool
+) -> dict[str, Any]:
     """Only what the partner's scope allows; the photo only for a valid card."""
     scope = partner.scope_enum
     if not scope.includes(Scope.IDENTITY):
@@ -328,7 +366,7 @@ def _fields(keys: KeyRing, partner: Partner, applicant: Applicant, valid: bool) 
 def verify_qr(
     session: Session,
     keys: KeyRing,
-    partner: Partner,
+    partner: PartnerContext,
     qr_text: str,
     *,
     today: date,
@@ -352,7 +390,7 @@ def verify_qr(
 def verify_number(
     session: Session,
     keys: KeyRing,
-    partner: Partner,
+    partner: PartnerContext,
     number: str,
     date_of_birth: date,
     *,
@@ -376,8 +414,11 @@ def verify_number(
     return _judge(session, keys, partner, card, today)
 
 
-def audit_check(session: Session, keys: KeyRing, partner: Partner, outcome: Verification) -> None:
-    record(
+def audit_check(
+    session: Session, keys: KeyRing, partner: PartnerContext, outcome: Verification
+) -> None:
+    """Audited in the intake (sealed into the chain within seconds), never with the QR text."""
+    record_deferred(
         session,
         keys,
         Actor(None, PARTNER_ACTOR_ROLE),
@@ -389,8 +430,10 @@ def audit_check(session: Session, keys: KeyRing, partner: Partner, outcome: Veri
     )
 
 
-def audit_refusal(session: Session, keys: KeyRing, partner: Partner | None, code: str) -> None:
-    record(
+def audit_refusal(
+    session: Session, keys: KeyRing, partner: PartnerContext | None, code: str
+) -> None:
+    record_deferred(
         session,
         keys,
         Actor(None, PARTNER_ACTOR_ROLE),

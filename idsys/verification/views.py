@@ -125,7 +125,7 @@ def verifications() -> Any:
     if (request.content_length or 0) > MAX_BODY:
         return api_error(413, "body_too_large", f"The request body is limited to {MAX_BODY} bytes.")
     try:
-        partner, _key = services.authenticate(session, _api_key())
+        partner = services.authenticate(session, _api_key())
     except services.PartnerError as exc:
         session.rollback()
         services.audit_refusal(session, keys, None, exc.code)
@@ -142,17 +142,19 @@ def verifications() -> Any:
     kind, value = checked
     today = _today()
     try:
-        services.count_use(session, partner, today)
         if kind == "qr":
             outcome = services.verify_qr(session, keys, partner, value, today=today)
         else:
             outcome = services.verify_number(
                 session, keys, partner, value[0], value[1], today=today
             )
+        # Counted last, so the partner's counter row is locked only for the commit itself.
+        services.count_use(session, partner, today)
     except InvalidCardNumber as exc:
         session.rollback()
         return api_error(422, "invalid_card_number", str(exc))
     except services.QuotaExceeded as exc:
+        session.rollback()
         services.audit_refusal(session, keys, partner, exc.code)
         session.commit()
         return api_error(exc.status, exc.code, str(exc))

@@ -182,3 +182,76 @@ def test_events_rolled_back_with_their_action_leave_no_gap(session: Session, key
     session.commit()
     assert verify_chain(session, keys).ok
     assert db.session.execute(text("SELECT max(seq) FROM audit_events")).scalar_one() == 2
+
+
+def test_deferred_events_are_sealed_in_order(app: Flask, session: Session, keys: KeyRing) -> None:
+    from sqlalchemy import select
+
+    from idsys.audit.models import AuditEvent, AuditIntake
+    from idsys.audit.services import pending_intake, record_deferred, seal_all
+
+    record(session, keys, SYSTEM, "before")
+    for i in range(5):
+        record_deferred(
+            session,
+            keys,
+            Actor(None, "partner"),
+            "verification.check",
+            target_type="card",
+            target_id=i,
+            detail="partner=1;valid",
+        )
+    session.commit()
+    assert pending_intake(session, keys) == (5, None)
+    assert verify_chain(session, keys).ok  # the chain itself is whole; five wait outside it
+    result = app.test_cli_runner().invoke(args=["idsys", "audit-verify"])
+    assert result.exit_code == 0 and "5 recent events wait to be sealed" in result.output
+    assert seal_all(session, keys) == 5
+    events = session.scalars(select(AuditEvent).order_by(AuditEvent.seq)).all()
+    assert [e.target_id for e in events] == [None, "0", "1", "2", "3", "4"]
+    assert session.scalars(select(AuditIntake)).all() == []
+    assert verify_chain(session, keys).ok
+
+
+def test_altered_intake_row_is_detected_and_sealed_as_evidence(
+    app: Flask, session: Session, keys: KeyRing
+) -> None:
+    from sqlalchemy import select
+
+    from idsys.audit.models import AuditEvent
+    from idsys.audit.services import pending_intake, record_deferred, seal_all
+
+    record_deferred(
+        session,
+        keys,
+        Actor(None, "partner"),
+        "verification.check",
+        target_type="card",
+        target_id=7,
+        detail="partner=1;valid",
+    )
+    session.commit()
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("DROP TRIGGER audit_intake_no_update ON audit_intake"))
+    else:
+        session.execute(text("DROP TRIGGER audit_intake_no_update"))
+    session.execute(text("UPDATE audit_intake SET detail = 'partner=1;revoked'"))
+    session.commit()
+    count, altered = pending_intake(session, keys)
+    assert count == 1 and altered is not None
+    result = app.test_cli_runner().invoke(args=["idsys", "audit-verify"])
+    assert result.exit_code == 1 and "was altered" in result.output
+    seal_all(session, keys)
+    event = session.scalars(select(AuditEvent)).one()
+    assert (event.action, event.outcome) == ("audit.intake_altered", "failure")
+    assert verify_chain(session, keys).ok
+
+
+def test_intake_refuses_updates(session: Session, keys: KeyRing) -> None:
+    from idsys.audit.services import record_deferred
+
+    record_deferred(session, keys, SYSTEM, "x")
+    session.commit()
+    with pytest.raises(DatabaseError, match="append-only"):
+        session.execute(text("UPDATE audit_intake SET detail = 'y'"))
+    session.rollback()

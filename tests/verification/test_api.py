@@ -15,8 +15,8 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 from sqlalchemy import select, text
 
-from idsys.audit.models import AuditEvent
-from idsys.audit.services import SYSTEM
+from idsys.audit.models import AuditEvent, AuditIntake
+from idsys.audit.services import SYSTEM, seal_all, verify_chain
 from idsys.auth.models import Role
 from idsys.cards import services as cards
 from idsys.cards.models import Card
@@ -293,6 +293,14 @@ def test_every_call_is_audited_without_the_qr_text(
     _post(client, partner(Scope.PHOTO), {"qr": qr})
     _post(client, "idsys_aaaaaaaa_" + "b" * 43, {"qr": qr})
     with app.app_context():
+        pending = db.session.scalars(select(AuditIntake)).all()
+        assert [(r.action, r.target_id) for r in pending] == [
+            ("verification.check", str(card_id)),
+            ("verification.refused", None),
+        ]
+        assert seal_all(db.session, keys) == 2
+        assert db.session.scalars(select(AuditIntake)).all() == []
+        assert verify_chain(db.session, keys).ok
         events = db.session.scalars(
             select(AuditEvent)
             .where(AuditEvent.action.like("verification.%"))
