@@ -111,14 +111,23 @@ def _wrk(args: list[str]) -> tuple[float, float, float, int]:
     out = subprocess.run(
         ["wrk", "--latency", *args], capture_output=True, text=True, check=True
     ).stdout
+    return parse_wrk(out)
+
+
+def parse_wrk(out: str) -> tuple[float, float, float, int]:
+    """(requests/s, p50 ms, p99 ms, non-2xx and socket errors) from wrk --latency output."""
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
 
     def pct(label: str) -> float:
-        value, unit = re.search(rf"\s{label}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+        found = re.search(rf"\s{label}%\s+([\d.]+)(us|ms|s)", out)
+        assert found, out
+        value, unit = found.groups()
         return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return rps, pct("50"), pct("99"), int(errors.group(1)) if errors else 0
+    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    broken = sum(int(n) for n in socket.groups()) if socket else 0
+    return rps, pct("50"), pct("99"), (int(errors.group(1)) if errors else 0) + broken
 
 
 def main() -> int:
