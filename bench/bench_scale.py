@@ -119,6 +119,10 @@ def _generate(keys: KeyRing, count: int, seed: int) -> list[tuple[str, str, date
     sample: list[tuple[str, str, date]] = []
     issued_at = datetime(2026, 11, 1, tzinfo=UTC)
     started = time.perf_counter()
+    # At a million, random 11-digit numbers collide a few times (the birthday bound); the app
+    # retries on the unique index, the generator draws again.
+    numbers: set[str] = set()
+    references: set[str] = set()
     for offset in range(0, count, BATCH):
         people, matches, apps, card_rows = [], [], [], []
         for i in range(offset, min(count, offset + BATCH)):
@@ -148,6 +152,9 @@ def _generate(keys: KeyRing, count: int, seed: int) -> list[tuple[str, str, date
                     {"applicant_id": applicant_id, "kind": kind, "key_id": key_id, "digest": digest}
                 )
             reference = new_reference()
+            while reference in references:
+                reference = new_reference()
+            references.add(reference)
             apps.append(
                 {
                     "reference": reference,
@@ -172,6 +179,9 @@ def _generate(keys: KeyRing, count: int, seed: int) -> list[tuple[str, str, date
                 }
             )
             number = new_card_number()
+            while number in numbers:
+                number = new_card_number()
+            numbers.add(number)
             card_rows.append(
                 {
                     "number": number,
