@@ -147,6 +147,7 @@ def _register_blueprints(app: Flask) -> None:
     from idsys.cards.views import bp as cards_bp
     from idsys.cards.views import keys_bp
     from idsys.core.views import bp as core_bp
+    from idsys.reports.views import bp as reports_bp
     from idsys.residents.views import bp as residents_bp
     from idsys.residents.views import counter_bp as pre_applications_bp
     from idsys.verification.views import admin_bp as partners_bp
@@ -167,5 +168,6 @@ def _register_blueprints(app: Flask) -> None:
         partners_bp,
         residents_bp,
         pre_applications_bp,
+        reports_bp,
     ):
         app.register_blueprint(blueprint)

@@ -340,5 +340,19 @@ def partner_revoke_key(prefix: str) -> None:
     click.echo(f"Key {prefix} revoked.")
 
 
+@idsys_cli.command("reports-recount")
+def reports_recount() -> None:
+    """Count every ended month again for the statistics (after a correction made directly in
+    the database; months are otherwise counted once, when they end)."""
+    from datetime import UTC, datetime
+
+    from idsys.extensions import policy
+    from idsys.reports import services as reports
+
+    stored = reports.recount(db.session, policy(), datetime.now(UTC))
+    db.session.commit()
+    click.echo(f"Counted {stored} ended months again.")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(idsys_cli)

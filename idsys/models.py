@@ -11,6 +11,7 @@ MODEL_MODULES = (
     "idsys.cards.models",
     "idsys.verification.models",
     "idsys.residents.models",
+    "idsys.reports.models",
 )
 
 

@@ -24,7 +24,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, logout_user
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from idsys.audit import sealer
@@ -208,7 +208,31 @@ def _handle_http(exc: HTTPException) -> Any:
     return error_response(code)
 
 
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
+def _refuse_nul() -> None:
+    """No form or address has a use for a NUL character, and PostgreSQL cannot store one: refuse
+    it here (400) rather than fail with a 500 when a view saves it."""
+    values = request.args.listvalues()
+    if request.method == "POST" and request.mimetype in FORM_TYPES:
+        values = (*values, *request.form.listvalues())
+    if any("\x00" in value for group in values for value in group):
+        abort(400)
+
+
 def _handle_unexpected(exc: Exception) -> Any:
+    if isinstance(exc, OperationalError):
+        # The database stopped answering mid-request: its transaction is lost (nothing was saved).
+        # Say so with a 503, rendered before the rollback, which would expire what the page
+        # shows (the signed-in user) and send it back to the database that is not there.
+        current_app.logger.error("database unavailable on %s %s", request.method, request.path)
+        try:
+            response = error_response(503)
+        except SQLAlchemyError:
+            response = Response(_(ERROR_TEXT[503][1]), 503, mimetype="text/plain")
+        db.session.rollback()
+        return response
     db.session.rollback()
     current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
     return error_response(500)
@@ -220,6 +244,7 @@ def init_app(app: Flask) -> None:
     login_manager.user_loader(_load_user)
     login_manager.unauthorized_handler(_unauthorized)
     app.before_request(_enforce_access)
+    app.before_request(_refuse_nul)
 
     @app.before_request
     def _start_sealer() -> None:

@@ -23,7 +23,14 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    Optional,
+    Regexp,
+    ValidationError,
+)
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from idsys.applications.models import ApplicationKind
@@ -165,6 +172,9 @@ class DocumentForm(FlaskForm):
         default="na",
         validators=[DataRequired()],
     )
+    # How many documents the page listed: a copy of the same submission adds nothing. (Optional:
+    # a page opened before this field existed still submits.)
+    seen = HiddenField(validators=[Optional(), Regexp(r"^\d{1,3}$")])
 
 
 class PhotoForm(FlaskForm):

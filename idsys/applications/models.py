@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from idsys.auth.models import DEFAULT_SITE
 from idsys.db import Base
 
 
@@ -133,6 +134,13 @@ class Application(Base):
     rules_satisfied: Mapped[bool | None] = mapped_column(Boolean)
     documents_purged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     age_band: Mapped[str | None] = mapped_column(String(8))
+    # Coarse copies for the statistics, so that reports never decrypt a profile: the enrolment
+    # site (the starting clerk's, set at start), and at the decision the gender designation
+    # (F, M, X or "none") and the first preferred language's code. Erasure clears the last two
+    # with the age band. See README, "Statistics".
+    site: Mapped[str] = mapped_column(String(32), default=DEFAULT_SITE, server_default=DEFAULT_SITE)
+    gender_designation: Mapped[str | None] = mapped_column(String(4))
+    preferred_language: Mapped[str | None] = mapped_column(String(8))
 
     documents: Mapped[list[ApplicationDocument]] = relationship(
         back_populates="application",

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from idsys.applications.matching import match_values, similarity
@@ -32,6 +33,7 @@ from idsys.applications.reference import display as display_reference
 from idsys.applications.reference import new_reference
 from idsys.applications.reference import normalise as normalise_reference
 from idsys.audit.services import SYSTEM, Actor, record
+from idsys.auth.models import DEFAULT_SITE, StaffUser
 from idsys.crypto import (
     DataKey,
     KeyPurpose,
@@ -291,6 +293,12 @@ def erase_applicant(
     applicant.photo_ct = None
     applicant.erased_at = datetime.now(UTC)
     session.execute(delete(ApplicantMatchKey).where(ApplicantMatchKey.applicant_id == applicant.id))
+    # The coarse copies kept for statistics describe the person too: they go with the rest.
+    session.execute(
+        update(Application)
+        .where(Application.applicant_id == applicant.id)
+        .values(age_band=None, gender_designation=None, preferred_language=None)
+    )
     record(
         session,
         keys,
@@ -486,6 +494,13 @@ class MissingStep(IntakeError):
     pass
 
 
+class AlreadySent(IntakeError):
+    """A copy of a form already handled (a double click, a reload): nothing was done again."""
+
+    def __init__(self) -> None:
+        super().__init__("The documents changed after this form was opened; nothing was added.")
+
+
 class JustificationRequired(IntakeError):
     def __init__(self) -> None:
         super().__init__(
@@ -509,6 +524,18 @@ def age_band(age: int) -> str:
         if low <= age <= high:
             return label
     return AGE_BANDS[-1][2]
+
+
+def gender_designation(profile: ApplicantProfile) -> str:
+    """F, M or X as the person chose, or "none" (not shown): stored for statistics."""
+    return profile.gender if profile.gender in {"F", "M", "X"} else "none"
+
+
+def language_code(profile: ApplicantProfile) -> str:
+    """The first preferred language without its region ("pt-BR" is "pt"), or "none"."""
+    if not profile.languages:
+        return "none"
+    return profile.languages[0].split("-")[0].lower()[:8]
 
 
 def get_application(session: Session, reference: str) -> Application:
@@ -537,6 +564,7 @@ def start_application(
     ).one_or_none()
     if existing is not None:
         return existing
+    staff = session.get(StaffUser, actor.id) if actor.id is not None else None
     while True:
         reference = new_reference()
         taken = session.scalar(
@@ -552,9 +580,20 @@ def start_application(
         policy_id=policy_id,
         has_caretaker=False,
         created_by=actor.id or 0,
+        site=staff.site if staff is not None else DEFAULT_SITE,
     )
-    session.add(application)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(application)
+            session.flush()
+    except IntegrityError:
+        # The same form sent twice at once: the other request made the draft a moment earlier.
+        existing = session.scalars(
+            select(Application).where(Application.intake_token == intake_token)
+        ).one_or_none()
+        if existing is None:
+            raise
+        return existing
     record(
         session,
         keys,
@@ -619,9 +658,25 @@ def add_document(
     application: Application,
     policy: Policy,
     document: PresentedDocument,
+    *,
+    seen: int | None = None,
 ) -> ApplicationDocument:
-    """Record a document the clerk has looked at; the evaluation is recomputed from all of them."""
+    """Record a document the clerk has looked at; the evaluation is recomputed from all of them.
+
+    ``seen`` is how many documents the form's page listed. A copy of the same submission (a
+    double click) finds one more and raises AlreadySent instead of adding the document twice.
+    """
     _require_draft(application)
+    if seen is not None:
+        application.updated_at = datetime.now(UTC)
+        session.flush()  # locks the application's row: a copy sent at the same time waits here
+        recorded = session.scalar(
+            select(func.count())
+            .select_from(ApplicationDocument)
+            .where(ApplicationDocument.application_id == application.id)
+        )
+        if recorded != seen:
+            raise AlreadySent()
     if policy.document(document.code) is None:
         raise IntakeError("This city does not accept that type of document.")
     if len(application.documents) >= MAX_DOCUMENTS:
@@ -854,6 +909,8 @@ def decide_application(
         application.override_note_ct = _seal_note(keys, applicant, application, note[:4000])
     profile = read_profile(keys, applicant)
     application.age_band = age_band(age_on(profile.date_of_birth, on_date))
+    application.gender_designation = gender_designation(profile)
+    application.preferred_language = language_code(profile)
     application.status = (
         ApplicationStatus.APPROVED if approve else ApplicationStatus.REJECTED
     ).value

@@ -341,8 +341,25 @@ def documents(reference: str) -> Any:
             )
             try:
                 services.add_document(
-                    db.session, keyring(), actor_of(current_user), application, policy(), document
+                    db.session,
+                    keyring(),
+                    actor_of(current_user),
+                    application,
+                    policy(),
+                    document,
+                    seen=int(form.seen.data) if form.seen.data else None,
                 )
+            except services.AlreadySent:
+                db.session.rollback()
+                flash(
+                    _(
+                        "The list of documents changed after this form was opened (was it sent "
+                        "twice?), so nothing was added. Check the list, and add the document "
+                        "again if it is missing."
+                    ),
+                    "info",
+                )
+                return redirect(url_for("intake.documents", reference=application.reference))
             except services.IntakeError as exc:
                 db.session.rollback()
                 form.code.errors.append(str(exc))
@@ -357,6 +374,7 @@ def documents(reference: str) -> Any:
         else:
             status = 400
     labels = dict(_document_choices())
+    form.seen.data = str(len(application.documents))
     return render_template(
         "applications/documents.html",
         form=form,

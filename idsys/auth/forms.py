@@ -7,7 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Regexp
 
-from idsys.auth.models import Role
+from idsys.auth.models import DEFAULT_SITE, Role
 
 # Role labels are translated where shown (listed for extraction in idsys.i18n.ENUM_MESSAGES).
 ROLE_CHOICES = [SelectChoice(r.value, _l(r.label)) for r in Role]
@@ -55,6 +55,24 @@ class ChangePasswordForm(FlaskForm):
     )
 
 
+def _site_field() -> StringField:
+    """The enrolment site code; the statistics count each application at its clerk's site."""
+    return StringField(
+        _l("Enrolment site"),
+        default=DEFAULT_SITE,
+        filters=[lambda value: (value or "").strip().lower()],
+        validators=[
+            DataRequired(),
+            Length(max=32),
+            Regexp(
+                r"^[a-z0-9][a-z0-9-]*$",
+                message=_l("Lower-case letters, digits and dashes only, e.g. north-library."),
+            ),
+        ],
+        render_kw={"autocomplete": "off", "spellcheck": "false"},
+    )
+
+
 class StaffCreateForm(FlaskForm):
     username = StringField(
         _l("Username"),
@@ -70,11 +88,13 @@ class StaffCreateForm(FlaskForm):
     )
     display_name = StringField(_l("Full name"), validators=[DataRequired(), Length(max=120)])
     role = SelectField(_l("Role"), choices=ROLE_CHOICES, validators=[DataRequired()])
+    site = _site_field()
 
 
 class StaffEditForm(FlaskForm):
     display_name = StringField(_l("Full name"), validators=[DataRequired(), Length(max=120)])
     role = SelectField(_l("Role"), choices=ROLE_CHOICES, validators=[DataRequired()])
+    site = _site_field()
 
 
 class ConfirmForm(FlaskForm):

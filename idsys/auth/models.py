@@ -21,6 +21,10 @@ class Role(StrEnum):
         return self.value.capitalize()
 
 
+DEFAULT_SITE = "main"
+"""The enrolment site of an account nobody has placed elsewhere (a city with one counter)."""
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -32,6 +36,9 @@ class StaffUser(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(120))
     role: Mapped[str] = mapped_column(String(20))
+    # The enrolment site (a short code such as "north-library") where this person works; copied
+    # onto each application they start, for the statistics by site.
+    site: Mapped[str] = mapped_column(String(32), default=DEFAULT_SITE, server_default=DEFAULT_SITE)
     password_hash: Mapped[str] = mapped_column(String(255))
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=True)
     is_enabled: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from idsys.audit.services import SYSTEM, Actor, Outcome, record
-from idsys.auth.models import Role, StaffUser
+from idsys.auth.models import DEFAULT_SITE, Role, StaffUser
 from idsys.crypto import (
     DecryptionError,
     KeyPurpose,
@@ -27,6 +27,8 @@ from idsys.crypto import (
 from idsys.crypto.totp import accept_code, new_totp_secret
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
+# Enrolment site codes: short, and safe in a URL, a CSV cell and an audit detail.
+SITE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 MIN_PASSWORD = 12
 MAX_PASSWORD = 256  # argon2 hashes any length; the cap keeps a huge body from costing CPU
 # No 0/O, 1/I/L: one-time passwords are read off a screen and typed by someone else.
@@ -55,6 +57,14 @@ class InvalidUsername(AuthError):
         super().__init__(
             "Usernames are 3 to 64 characters: lower-case letters, digits, dot, dash or "
             "underscore, starting with a letter or digit."
+        )
+
+
+class InvalidSite(AuthError):
+    def __init__(self) -> None:
+        super().__init__(
+            "Site codes are 1 to 32 characters: lower-case letters, digits or dashes, "
+            "starting with a letter or digit (for example north-library)."
         )
 
 
@@ -95,6 +105,13 @@ def normalise_username(raw: str) -> str:
     return username
 
 
+def normalise_site(raw: str) -> str:
+    site = raw.strip().lower()
+    if not SITE_RE.match(site):
+        raise InvalidSite()
+    return site
+
+
 def check_password_strength(password: str, username: str) -> None:
     """Refuse passwords that are short, absurdly long, or built on the username."""
     if len(password) < MIN_PASSWORD:
@@ -132,10 +149,12 @@ def create_user(
     display_name: str,
     role: Role,
     password: str | None = None,
+    site: str = DEFAULT_SITE,
 ) -> tuple[StaffUser, str | None]:
     """Create an account. Without ``password`` a one-time password is generated and returned;
     the user must replace it at first sign-in."""
     username = normalise_username(username)
+    site = normalise_site(site)
     if get_by_username(session, username) is not None:
         raise UsernameTaken(username)
     generated = None
@@ -147,6 +166,7 @@ def create_user(
         username=username,
         display_name=display_name.strip() or username,
         role=role.value,
+        site=site,
         password_hash=hash_password(password),
         must_change_password=True,
         is_enabled=True,
@@ -466,6 +486,22 @@ def update_display_name(
     if display_name and display_name != user.display_name:
         user.display_name = display_name
         record(session, keys, actor, "staff.update", target_type="staff", target_id=user.id)
+
+
+def change_site(session: Session, keys: KeyRing, actor: Actor, user: StaffUser, site: str) -> None:
+    """Move an account to another enrolment site; applications it started keep theirs."""
+    site = normalise_site(site)
+    if site != user.site:
+        user.site = site
+        record(
+            session,
+            keys,
+            actor,
+            "staff.site_change",
+            target_type="staff",
+            target_id=user.id,
+            detail=f"site={site}",
+        )
 
 
 def unlock(session: Session, keys: KeyRing, actor: Actor, user: StaffUser) -> None:

@@ -248,7 +248,11 @@ def staff_create() -> Any:
                 username=form.username.data or "",
                 display_name=form.display_name.data or "",
                 role=Role(form.role.data),
+                site=form.site.data or "",
             )
+        except services.InvalidSite as exc:
+            db.session.rollback()
+            form.site.errors.append(str(exc))
         except (services.UsernameTaken, services.InvalidUsername) as exc:
             db.session.rollback()
             form.username.errors.append(str(exc))
@@ -272,6 +276,10 @@ def staff_detail(user_id: int) -> Any:
                 db.session, keyring(), actor, user, form.display_name.data or ""
             )
             services.change_role(db.session, keyring(), actor, user, Role(form.role.data))
+            services.change_site(db.session, keyring(), actor, user, form.site.data or "")
+        except services.InvalidSite as exc:
+            db.session.rollback()
+            form.site.errors.append(str(exc))
         except services.AuthError as exc:
             db.session.rollback()
             form.role.errors.append(str(exc))

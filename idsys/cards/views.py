@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy.exc import OperationalError
 
 from idsys.applications import services as applications
 from idsys.applications.models import Applicant
@@ -42,6 +44,8 @@ bp = Blueprint("cards", __name__, url_prefix="/cards", template_folder="template
 keys_bp = Blueprint("keys", __name__)
 
 COUNTER = (Role.CLERK, Role.SUPERVISOR)
+# How long a PDF rendering waits for a database that stopped answering before it gives up.
+DATABASE_WAIT = 300.0
 
 
 def _today() -> Any:
@@ -171,42 +175,67 @@ def batch_progress(batch_id: int) -> Any:
 
 
 def _render_job(app: Flask, batch_id: int, layout: services.Layout) -> None:
-    """Render in its own app context and session; progress is committed as it goes."""
+    """Render in its own app context and session; progress is committed as it goes.
+
+    When the database stops answering, the job waits for it (up to DATABASE_WAIT seconds) and
+    renders the batch again from the start: the PDF only takes its real name once complete.
+    """
+    deadline = time.monotonic() + DATABASE_WAIT
+    pause = 0.5
     with app.app_context():
-        session = db.session
-        item_batch = session.get(PrintBatch, batch_id)
-        if item_batch is None:
-            return
+        while True:
+            try:
+                _render_once(app, batch_id, layout)
+                return
+            except OperationalError:
+                db.session.rollback()
+                if time.monotonic() + pause > deadline:
+                    app.logger.exception(
+                        "rendering batch %s: the database did not return", batch_id
+                    )
+                    return
+                app.logger.warning("rendering batch %s: database unavailable; retrying", batch_id)
+                time.sleep(pause)
+                pause = min(pause * 2, 5.0)
 
-        def progress(done: int, _total: int) -> None:
-            item_batch.render_done = done
-            session.commit()
 
-        try:
-            services.render_batch_file(
-                session,
-                keyring(),
-                item_batch,
-                policy(),
-                issuer=app.config["ISSUER"],
-                labels=card_labels(policy()),
-                layout=layout,
-                directory=_spool(),
-                progress=progress,
-            )
-        except OSError as exc:
-            session.rollback()
-            item_batch.render_error = (
-                f"The PDF could not be written ({exc.strerror or exc}). Free disk space on "
-                "the server and render again; the batch is unchanged."
-            )[:200]
-        except Exception as exc:
-            session.rollback()
-            app.logger.exception("rendering batch %s failed", batch_id)
-            item_batch.render_error = f"Rendering failed: {exc}"[:200]
-        else:
-            item_batch.render_finished_at = datetime.now(UTC)
+def _render_once(app: Flask, batch_id: int, layout: services.Layout) -> None:
+    session = db.session
+    item_batch = session.get(PrintBatch, batch_id)
+    if item_batch is None:
+        return
+
+    def progress(done: int, _total: int) -> None:
+        item_batch.render_done = done
         session.commit()
+
+    try:
+        services.render_batch_file(
+            session,
+            keyring(),
+            item_batch,
+            policy(),
+            issuer=app.config["ISSUER"],
+            labels=card_labels(policy()),
+            layout=layout,
+            directory=_spool(),
+            progress=progress,
+        )
+    except OSError as exc:
+        session.rollback()
+        item_batch.render_error = (
+            f"The PDF could not be written ({exc.strerror or exc}). Free disk space on "
+            "the server and render again; the batch is unchanged."
+        )[:200]
+    except OperationalError:
+        raise  # the database is away: _render_job waits for it
+    except Exception as exc:
+        session.rollback()
+        app.logger.exception("rendering batch %s failed", batch_id)
+        item_batch.render_error = f"Rendering failed: {exc}"[:200]
+    else:
+        item_batch.render_finished_at = datetime.now(UTC)
+    session.commit()
 
 
 @bp.post("/batches/<int:batch_id>/render")

@@ -31,6 +31,12 @@ DEFAULT_PRE_APPLICATION_DAYS: Final = 30
 
 MAX_PRE_APPLICATION_DAYS: Final = 365
 
+DEFAULT_SMALL_CELL_THRESHOLD: Final = 10
+"""Statistics show any count below this as "<10" (``[privacy] small_cell_threshold``)."""
+
+SMALL_CELL_LIMITS: Final = (3, 100)
+"""Below 3 a published count could single someone out; above 100 the figures say little."""
+
 _CODE_RE: Final = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 _E = TypeVar("_E", bound=StrEnum)
@@ -187,6 +193,8 @@ class Policy:
     pre_application_days: int = DEFAULT_PRE_APPLICATION_DAYS
     # Where and when to collect the card, shown on the residents' status page; None: not given.
     pickup: Pickup | None = None
+    # Counts below this are suppressed in the statistics (shown as "<10" by default).
+    small_cell_threshold: int = DEFAULT_SMALL_CELL_THRESHOLD
 
     @property
     def default_language(self) -> str:
@@ -374,7 +382,9 @@ _CARD_KEYS: Final = frozenset(
     {"validity", "renewal_opens_days_before_expiry", "renewal_closes_days_after_expiry"}
 )
 _BAND_KEYS: Final = frozenset({"from_age", "years", "never_expires"})
-_PRIVACY_KEYS: Final = frozenset({"document_retention_days", "pre_application_days"})
+_PRIVACY_KEYS: Final = frozenset(
+    {"document_retention_days", "pre_application_days", "small_cell_threshold"}
+)
 _PICKUP_KEYS: Final = frozenset({"place", "hours"})
 _DOCUMENT_KEYS: Final = frozenset(
     {
@@ -620,6 +630,14 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
             f"pre_application_days must be at most {MAX_PRE_APPLICATION_DAYS}, not "
             f"{pre_application_days}: an unused pre-application holds personal data"
         )
+    low, high = SMALL_CELL_LIMITS
+    small_cell_threshold = privacy.integer(
+        "small_cell_threshold", minimum=low, default=DEFAULT_SMALL_CELL_THRESHOLD
+    )
+    if small_cell_threshold > high:
+        raise privacy.error(
+            f"small_cell_threshold must be at most {high}, not {small_cell_threshold}"
+        )
     pickup = None
     if root.has("pickup"):
         where = root.table("pickup", _PICKUP_KEYS)
@@ -657,6 +675,7 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
         tzinfo=tz,
         pre_application_days=pre_application_days,
         pickup=pickup,
+        small_cell_threshold=small_cell_threshold,
     )
 
 

@@ -79,6 +79,14 @@ class InvalidPartner(PartnerError):
     code = "invalid_partner"
 
 
+class PartnerExists(InvalidPartner):
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"A partner named {name} is already registered (was the form sent twice?). Open it "
+            "from the partner list, and issue it a new key there if its key was not noted."
+        )
+
+
 # -- registry -----------------------------------------------------------------------------------
 
 
@@ -122,6 +130,15 @@ def create_partner(
         target_id=partner.id,
         detail=f"scope={scope.value}",
     )
+    # Checked after the audit record, which holds the chain's lock until commit: of two copies
+    # of the same form sent at once, the second sees the first's partner here.
+    twin = session.scalar(
+        select(Partner.id)
+        .where(func.lower(Partner.name) == func.lower(name), Partner.id != partner.id)
+        .limit(1)
+    )
+    if twin is not None:
+        raise PartnerExists(name)
     return partner, issue_key(session, keys, actor, partner)
 
 

@@ -74,6 +74,8 @@ EXPECTED: dict[str, str] = {
     "partners.partner_detail": "admin",
     "partners.key_issue": "admin",
     "partners.key_revoke": "admin",
+    "reports.dashboard": "admin,supervisor",
+    "reports.download": "admin,supervisor",
 }
 
 

@@ -659,3 +659,37 @@ def test_shipped_policies_speak_every_resident_language(name: str) -> None:
     assert set(policy.languages) == set(SUPPORTED_LANGUAGES)
     assert policy.pickup is not None
     assert 1 <= policy.pre_application_days <= 365
+
+
+# ---------------------------------------------------------------------------------------------
+# statistics: the small-cell threshold
+
+
+def test_small_cell_threshold_defaults_to_ten_and_is_read(tmp_path: Path) -> None:
+    assert load_policy(write(tmp_path, VALID)).small_cell_threshold == 10
+    text = mutate(
+        '[[documents]]\ncode = "passport"',
+        '[privacy]\nsmall_cell_threshold = 20\n\n[[documents]]\ncode = "passport"',
+    )
+    assert load_policy(write(tmp_path, text)).small_cell_threshold == 20
+
+
+@pytest.mark.parametrize(
+    ("setting", "problem"),
+    [
+        ("small_cell_threshold = 1", "small_cell_threshold must be 3 or more, not 1"),
+        ("small_cell_threshold = 500", "small_cell_threshold must be at most 100, not 500"),
+        (
+            "small_cell_threshold = 10.5",
+            "small_cell_threshold must be an integer, not a number (10.5)",
+        ),
+    ],
+)
+def test_small_cell_threshold_is_validated(tmp_path: Path, setting: str, problem: str) -> None:
+    text = mutate(
+        '[[documents]]\ncode = "passport"',
+        f'[privacy]\n{setting}\n\n[[documents]]\ncode = "passport"',
+    )
+    with pytest.raises(PolicyError) as caught:
+        load_policy(write(tmp_path, text))
+    assert (caught.value.location, caught.value.problem) == ("privacy", problem)
