@@ -50,6 +50,17 @@ def _post(url: str, key: str) -> int:
         return int(exc.code)
 
 
+def _get(url: str) -> int:
+    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310  (loopback)
+        return int(response.status)
+
+
+def _pids(log: Path, path: str) -> set[str]:
+    if not log.exists():
+        return set()
+    return {line.split()[0] for line in log.read_text().splitlines() if path in line}
+
+
 def test_rate_limit_holds_across_two_gunicorn_workers(keys: KeyRing, tmp_path: Path) -> None:
     pg, redis_url = needs_postgres(), needs_redis()
     missing = missing_catalogues(("es", "fr", "ht", "pt"))
@@ -124,6 +135,13 @@ def test_rate_limit_holds_across_two_gunicorn_workers(keys: KeyRing, tmp_path: P
             raise AssertionError(
                 "gunicorn did not start: " + server.communicate()[1].decode()[-2000:]
             )
+        # Wait until both workers answer (a loaded machine boots them at different times), so
+        # the rate-limited requests below really are spread over two processes.
+        for _ in range(100):
+            with ThreadPoolExecutor(4) as pool:
+                list(pool.map(lambda _: _get(f"{base}/healthz"), range(8)))
+            if len(_pids(log, "/healthz")) >= 2:
+                break
         with ThreadPoolExecutor(8) as pool:
             codes = list(
                 pool.map(lambda _: _post(f"{base}/api/v1/verifications", key), range(3 * LIMIT))
