@@ -36,10 +36,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import psycopg  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
 
-from bench.bench_verify import _port, parse_wrk  # noqa: E402
+from bench.bench_verify import parse_wrk  # noqa: E402
 from idsys import create_app  # noqa: E402
 from idsys.applications import services as applications  # noqa: E402
 from idsys.applications.models import ApplicationKind  # noqa: E402
@@ -54,6 +53,7 @@ from idsys.db import db  # noqa: E402
 from idsys.policy import PresentedDocument  # noqa: E402
 from idsys.verification import services as partners  # noqa: E402
 from idsys.verification.models import PartnerKind, Scope  # noqa: E402
+from tests.servers import free_port, scratch_database, server_env, start_gunicorn  # noqa: E402
 
 TODAY = date(2026, 11, 22)
 CLERK_PASSWORD = "load test clerk phrase"
@@ -256,128 +256,103 @@ def main() -> int:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         parser.error("wrk is not installed (apt-get install wrk)")
-    name = f"idsys_load_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(args.postgres, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = args.postgres.rsplit("/", 1)[0] + "/" + name
-    server = None
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            workdir = Path(tmp)
-            started = time.perf_counter()
-            seed = _seed(url, workdir, args.people)
-            print(
-                f"seeded {args.people} people, {len(seed.qrs)} printed cards in "
-                f"{time.perf_counter() - started:.0f} s"
-            )
-            port = _port()
-            env = {k: v for k, v in os.environ.items() if not k.startswith("IDSYS_")}
-            env.update(
-                {
-                    "IDSYS_ENV": "production",
-                    "IDSYS_SECRET_KEY": "l" * 48,
-                    "IDSYS_DATABASE_URL": url,
-                    "IDSYS_RATELIMIT_STORAGE_URI": args.redis,
-                    "IDSYS_KEY_PROVIDER": "file",
-                    "IDSYS_KEY_FILE": str(workdir / "keyring.json"),
-                    "IDSYS_PROXY_COUNT": "1",
-                    "IDSYS_ISSUER": "https://id.example.org",
-                    "IDSYS_INSTANCE_PATH": str(workdir / "i"),
-                    "IDSYS_PARTNER_RATE_LIMIT": "1000000 per minute",
-                }
-            )
-            server = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "--workers",
-                    str(args.workers),
-                    "--bind",
-                    f"127.0.0.1:{port}",
-                    "wsgi:app",
-                ],
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            base = f"http://127.0.0.1:{port}"
-            for _ in range(150):
-                try:
-                    with urllib.request.urlopen(f"{base}/healthz", timeout=2):  # noqa: S310
-                        break
-                except OSError:
-                    time.sleep(0.2)
-            else:
-                raise SystemExit("gunicorn did not start")
-            page, jar = _request(f"{base}/login", None, {})
-            _, staff = _request(
-                f"{base}/login",
-                {"csrf_token": _csrf(page), "username": "loadclerk", "password": CLERK_PASSWORD},
-                jar,
-            )
-            counter, _ = _request(f"{base}/intake/", None, staff)
-            assert 'name="intake_token"' in counter, "the clerk's session did not open the counter"
-            status_page, resident = _request(f"{base}/status", None, {})
-            status_token = _csrf(status_page)
-            scripts = {
-                "verify": f"""
-local qrs = {_lua_list(seed.qrs)}
-request = function()
-  local body = '{{"qr": "' .. qrs[math.random(#qrs)] .. '"}}'
-  return wrk.format("POST", "/api/v1/verifications", {{["Content-Type"] = "application/json",
-    ["Authorization"] = "Bearer {seed.api_key}"}}, body)
-end""",
-                "status": f"""
-local refs = {_lua_list([r for r, _ in seed.lookups])}
-local dobs = {_lua_list([d for _, d in seed.lookups])}
-local cookie = "{"; ".join(f"{k}={v}" for k, v in resident.items())}"
-request = function()
-  local i = math.random(#refs)
-  local ip = "10." .. math.random(0, 255) .. "." .. math.random(0, 255) .. "." ..
-    math.random(1, 254)
-  local body = "csrf_token={urllib.parse.quote(status_token)}&reference=" .. refs[i] ..
-    "&date_of_birth=" .. dobs[i]
-  return wrk.format("POST", "/status", {{["Content-Type"] = "application/x-www-form-urlencoded",
-    ["Cookie"] = cookie, ["X-Forwarded-For"] = ip}}, body)
-end""",
-                "intake": f"""
-local refs = {_lua_list(seed.references)}
-local cookie = "{"; ".join(f"{k}={v}" for k, v in staff.items())}"
-request = function()
-  local path = "/intake/"
-  if math.random(2) == 1 then path = "/intake/" .. refs[math.random(#refs)] .. "/review" end
-  return wrk.format("GET", path, {{["Cookie"] = cookie}})
-end""",
-            }
-            connections = {"verify": 8, "status": 4, "intake": 4}
-            paths = {"verify": "/api/v1/verifications", "status": "/status", "intake": "/intake/"}
-            runs = {}
-            for label, script in scripts.items():
-                lua = workdir / f"{label}.lua"
-                lua.write_text(script)
-                runs[label] = subprocess.Popen(
-                    [
-                        "wrk",
-                        "--latency",
-                        f"-c{connections[label]}",
-                        "-t1",
-                        f"-d{args.seconds}s",
-                        "-s",
-                        str(lua),
-                        f"{base}{paths[label]}",
-                    ],
-                    stdout=subprocess.PIPE,
-                    text=True,
+    with scratch_database(args.postgres, "idsys_load") as url:
+        server = None
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                workdir = Path(tmp)
+                started = time.perf_counter()
+                seed = _seed(url, workdir, args.people)
+                print(
+                    f"seeded {args.people} people, {len(seed.qrs)} printed cards in "
+                    f"{time.perf_counter() - started:.0f} s"
                 )
-            outputs = {label: run.communicate()[0] for label, run in runs.items()}
-    finally:
-        if server is not None:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=30)
-        with psycopg.connect(args.postgres, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                port = free_port()
+                env = server_env(
+                    url,
+                    workdir / "keyring.json",
+                    workdir / "i",
+                    IDSYS_RATELIMIT_STORAGE_URI=args.redis,
+                    IDSYS_PROXY_COUNT="1",
+                    IDSYS_PARTNER_RATE_LIMIT="1000000 per minute",
+                )
+                server = start_gunicorn(env, port, args.workers, workdir / "gunicorn.err")
+                base = f"http://127.0.0.1:{port}"
+                page, jar = _request(f"{base}/login", None, {})
+                _, staff = _request(
+                    f"{base}/login",
+                    {
+                        "csrf_token": _csrf(page),
+                        "username": "loadclerk",
+                        "password": CLERK_PASSWORD,
+                    },
+                    jar,
+                )
+                counter, _ = _request(f"{base}/intake/", None, staff)
+                assert 'name="intake_token"' in counter, (
+                    "the clerk's session did not open the counter"
+                )
+                status_page, resident = _request(f"{base}/status", None, {})
+                status_token = _csrf(status_page)
+                scripts = {
+                    "verify": f"""
+    local qrs = {_lua_list(seed.qrs)}
+    request = function()
+      local body = '{{"qr": "' .. qrs[math.random(#qrs)] .. '"}}'
+      return wrk.format("POST", "/api/v1/verifications", {{["Content-Type"] = "application/json",
+        ["Authorization"] = "Bearer {seed.api_key}"}}, body)
+    end""",
+                    "status": f"""
+    local refs = {_lua_list([r for r, _ in seed.lookups])}
+    local dobs = {_lua_list([d for _, d in seed.lookups])}
+    local cookie = "{"; ".join(f"{k}={v}" for k, v in resident.items())}"
+    request = function()
+      local i = math.random(#refs)
+      local ip = "10." .. math.random(0, 255) .. "." .. math.random(0, 255) .. "." ..
+        math.random(1, 254)
+      local body = "csrf_token={urllib.parse.quote(status_token)}&reference=" .. refs[i] ..
+        "&date_of_birth=" .. dobs[i]
+      return wrk.format("POST", "/status", {{["Content-Type"] = "application/x-www-form-urlencoded",
+        ["Cookie"] = cookie, ["X-Forwarded-For"] = ip}}, body)
+    end""",
+                    "intake": f"""
+    local refs = {_lua_list(seed.references)}
+    local cookie = "{"; ".join(f"{k}={v}" for k, v in staff.items())}"
+    request = function()
+      local path = "/intake/"
+      if math.random(2) == 1 then path = "/intake/" .. refs[math.random(#refs)] .. "/review" end
+      return wrk.format("GET", path, {{["Cookie"] = cookie}})
+    end""",
+                }
+                connections = {"verify": 8, "status": 4, "intake": 4}
+                paths = {
+                    "verify": "/api/v1/verifications",
+                    "status": "/status",
+                    "intake": "/intake/",
+                }
+                runs = {}
+                for label, script in scripts.items():
+                    lua = workdir / f"{label}.lua"
+                    lua.write_text(script)
+                    runs[label] = subprocess.Popen(
+                        [
+                            "wrk",
+                            "--latency",
+                            f"-c{connections[label]}",
+                            "-t1",
+                            f"-d{args.seconds}s",
+                            "-s",
+                            str(lua),
+                            f"{base}{paths[label]}",
+                        ],
+                        stdout=subprocess.PIPE,
+                        text=True,
+                    )
+                outputs = {label: run.communicate()[0] for label, run in runs.items()}
+        finally:
+            if server is not None:
+                server.send_signal(signal.SIGTERM)
+                server.wait(timeout=30)
     print(
         f"gunicorn {args.workers} workers, {args.seconds} s, PostgreSQL + Redis, "
         f"{os.cpu_count()} cores; all three loads at once"

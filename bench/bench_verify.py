@@ -19,20 +19,15 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
-import uuid
 from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import psycopg  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
@@ -46,6 +41,7 @@ from idsys.crypto import FileKeyProvider, KeyPurpose, KeyRing  # noqa: E402
 from idsys.db import db  # noqa: E402
 from idsys.verification import services as partners  # noqa: E402
 from idsys.verification.models import PartnerKind, Scope  # noqa: E402
+from tests.servers import free_port, scratch_database, server_env, start_gunicorn  # noqa: E402
 
 TODAY = date(2026, 11, 22)  # any fixed day: the card is issued and checked on it
 LUA = """
@@ -54,12 +50,6 @@ wrk.body = '{"qr": "%s"}'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer %s"
 """
-
-
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _prepare(url: str, workdir: Path) -> tuple[str, str]:
@@ -142,92 +132,57 @@ def main() -> int:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         parser.error("wrk is not installed (apt-get install wrk)")
-    name = f"idsys_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(args.postgres, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = args.postgres.rsplit("/", 1)[0] + "/" + name
-    server = None
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            workdir = Path(tmp)
-            qr, key = _prepare(url, workdir)
-            port = _port()
-            env = {k: v for k, v in os.environ.items() if not k.startswith("IDSYS_")}
-            env.update(
-                {
-                    "IDSYS_ENV": "production",
-                    "IDSYS_SECRET_KEY": "b" * 48,
-                    "IDSYS_DATABASE_URL": url,
-                    "IDSYS_RATELIMIT_STORAGE_URI": args.redis,
-                    "IDSYS_KEY_PROVIDER": "file",
-                    "IDSYS_KEY_FILE": str(workdir / "keyring.json"),
-                    "IDSYS_ISSUER": "https://id.example.org",
-                    "IDSYS_INSTANCE_PATH": str(workdir / "i"),
-                    "IDSYS_PARTNER_RATE_LIMIT": "1000000 per minute",
-                }
-            )
-            server = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "--workers",
-                    str(args.workers),
-                    "--bind",
-                    f"127.0.0.1:{port}",
-                    "wsgi:app",
-                ],
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            base = f"http://127.0.0.1:{port}"
-            for _ in range(150):
-                try:
-                    with urllib.request.urlopen(f"{base}/healthz", timeout=2):  # noqa: S310
-                        break
-                except OSError:
-                    time.sleep(0.2)
-            else:
-                raise SystemExit("gunicorn did not start")
-            script = workdir / "verify.lua"
-            script.write_text(LUA % (qr, key))
-            common = [f"-c{args.connections}", "-t2", f"-d{args.seconds}s"]
-            _wrk([*common[:2], "-d3s", f"{base}/healthz"])  # warm-up
-            floor = _wrk([*common, f"{base}/healthz"])
-            verify = _wrk([*common, "-s", str(script), f"{base}/api/v1/verifications"])
-            app = create_app(
-                "test",
-                {
-                    "DATABASE_URL": url,
-                    "INSTANCE_PATH": str(workdir / "x"),
-                    "SECRET_KEY": "x" * 40,
-                    "KEYRING": KeyRing.open(
-                        FileKeyProvider(workdir / "keyring.json", strict_permissions=True),
-                        generate_missing=False,
-                        required=(),
-                    ),
-                },
-            )
-            with app.app_context():
-                # Sealed into the chain, or still in the intake waiting for the next seal.
-                audited = sum(
-                    db.session.scalar(
-                        select(func.count())
-                        .select_from(table)
-                        .where(table.action == "verification.check")
-                    )
-                    or 0
-                    for table in (AuditEvent, AuditIntake)
+    with scratch_database(args.postgres, "idsys_bench") as url:
+        server = None
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                workdir = Path(tmp)
+                qr, key = _prepare(url, workdir)
+                port = free_port()
+                env = server_env(
+                    url,
+                    workdir / "keyring.json",
+                    workdir / "i",
+                    IDSYS_RATELIMIT_STORAGE_URI=args.redis,
+                    IDSYS_PARTNER_RATE_LIMIT="1000000 per minute",
                 )
-            app.extensions["idsys.db"].engine.dispose()
-    finally:
-        if server is not None:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=30)
-        with psycopg.connect(args.postgres, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                server = start_gunicorn(env, port, args.workers, workdir / "gunicorn.err")
+                base = f"http://127.0.0.1:{port}"
+                script = workdir / "verify.lua"
+                script.write_text(LUA % (qr, key))
+                common = [f"-c{args.connections}", "-t2", f"-d{args.seconds}s"]
+                _wrk([*common[:2], "-d3s", f"{base}/healthz"])  # warm-up
+                floor = _wrk([*common, f"{base}/healthz"])
+                verify = _wrk([*common, "-s", str(script), f"{base}/api/v1/verifications"])
+                app = create_app(
+                    "test",
+                    {
+                        "DATABASE_URL": url,
+                        "INSTANCE_PATH": str(workdir / "x"),
+                        "SECRET_KEY": "x" * 40,
+                        "KEYRING": KeyRing.open(
+                            FileKeyProvider(workdir / "keyring.json", strict_permissions=True),
+                            generate_missing=False,
+                            required=(),
+                        ),
+                    },
+                )
+                with app.app_context():
+                    # Sealed into the chain, or still in the intake waiting for the next seal.
+                    audited = sum(
+                        db.session.scalar(
+                            select(func.count())
+                            .select_from(table)
+                            .where(table.action == "verification.check")
+                        )
+                        or 0
+                        for table in (AuditEvent, AuditIntake)
+                    )
+                app.extensions["idsys.db"].engine.dispose()
+        finally:
+            if server is not None:
+                server.send_signal(signal.SIGTERM)
+                server.wait(timeout=30)
     print(
         f"gunicorn {args.workers} sync workers, {args.connections} connections, "
         f"{args.seconds} s each, PostgreSQL + Redis, {os.cpu_count()} cores"

@@ -8,12 +8,9 @@ import io
 import os
 import pwd
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,7 +24,6 @@ import pytest
 from flask import Flask
 from PIL import Image
 
-from idsys import ROOT
 from idsys.applications import services as applicants
 from idsys.applications.models import ApplicationKind
 from idsys.audit.services import SYSTEM, Actor
@@ -38,15 +34,9 @@ from idsys.cards.labels import card_labels
 from idsys.crypto import KeyRing
 from idsys.db import db
 from tests.conftest import PASSWORD, TODAY, mexico_city_documents, photo_bytes, sample_profile
+from tests.servers import ISSUER, free_port
 
-ISSUER = "https://id.example.org"
 GIVEN_NAMES = ("Ana", "Luis", "Marta", "Tomás", "Inés", "Joaquín", "Rosa", "Pablo", "Elena", "Iker")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
@@ -279,69 +269,6 @@ def release(app: Flask, keys: KeyRing, staff: Staff) -> int:
 
 
 # -- gunicorn ----------------------------------------------------------------------------------
-
-
-def server_env(database_url: str, key_file: Path, instance: Path, **extra: str) -> dict[str, str]:
-    """The production environment for ``wsgi:app``, with nothing inherited from IDSYS_*."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IDSYS_")}
-    env.update(
-        {
-            "IDSYS_ENV": "production",
-            "IDSYS_SECRET_KEY": "f" * 48,
-            "IDSYS_DATABASE_URL": database_url,
-            "IDSYS_RATELIMIT_STORAGE_URI": "memory://",
-            "IDSYS_KEY_PROVIDER": "file",
-            "IDSYS_KEY_FILE": str(key_file),
-            "IDSYS_ISSUER": ISSUER,
-            "IDSYS_INSTANCE_PATH": str(instance),
-        }
-    )
-    env.update(extra)
-    return env
-
-
-def gunicorn_command(port: int, workers: int, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "--workers",
-        str(workers),
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--graceful-timeout",
-        "5",
-        "--no-control-socket",  # its default path is shared by every gunicorn of this account
-        *extra,
-        "wsgi:app",
-    ]
-
-
-def start_gunicorn(
-    env: dict[str, str], port: int, workers: int, stderr_path: Path
-) -> subprocess.Popen[bytes]:
-    """Start gunicorn and wait until /healthz answers; fail with its output if it does not."""
-    with stderr_path.open("wb") as stderr:
-        server = subprocess.Popen(
-            gunicorn_command(port, workers),
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=2):  # noqa: S310 (loopback)
-                return server
-        except OSError:
-            if server.poll() is not None:
-                break
-            time.sleep(0.2)
-    server.kill()
-    server.wait(timeout=10)
-    raise AssertionError("gunicorn did not start: " + stderr_path.read_text()[-3000:])
 
 
 def worker_pids(master: int) -> set[int]:

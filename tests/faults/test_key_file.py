@@ -19,7 +19,7 @@ import pytest
 from idsys import ROOT
 from idsys.crypto import KeyRing
 from idsys.i18n import missing_catalogues
-from tests.faults.support import free_port, gunicorn_command, server_env
+from tests.servers import free_port, gunicorn_command, server_env
 
 # Root without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH is refused a file like anyone else.
 UNPRIVILEGED = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"]

@@ -31,16 +31,13 @@ from idsys.db import db
 from idsys.i18n import missing_catalogues
 from tests.conftest import CSRF_RE, PASSWORD, PG_URL, build_app, migrate_to_head
 from tests.faults.support import (
-    ISSUER,
     approved_applications,
-    free_port,
     make_staff,
     release,
-    server_env,
-    start_gunicorn,
     wait_until,
     worker_pids,
 )
+from tests.servers import ISSUER, free_port, server_env, start_gunicorn
 
 
 def _send_buffer_max() -> int:
