@@ -53,10 +53,11 @@ def api_error(status: int, code: str, message: str) -> Response:
 
 
 def _api_key() -> str | None:
+    """The bearer token, the only way the OpenAPI document describes to send a key."""
     header = request.headers.get("Authorization", "")
     if header[:7].lower() == "bearer ":
         return header[7:].strip()
-    return request.headers.get("X-API-Key")
+    return None
 
 
 def _limit_key() -> str:
