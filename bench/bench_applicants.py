@@ -28,16 +28,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
-from flask_migrate import upgrade  # noqa: E402
 from sqlalchemy import insert  # noqa: E402
 
-from idsys import create_app  # noqa: E402
 from idsys.applications import services  # noqa: E402
 from idsys.applications.models import Applicant  # noqa: E402
 from idsys.applications.profile import Address, ApplicantProfile  # noqa: E402
 from idsys.audit.services import SYSTEM  # noqa: E402
-from idsys.crypto import FileKeyProvider, KeyPurpose, KeyRing, new_data_key  # noqa: E402
+from idsys.crypto import new_data_key  # noqa: E402
 from idsys.db import db  # noqa: E402
+from tests.servers import migrated_app  # noqa: E402
 
 TODAY = date(2026, 11, 22)
 
@@ -64,22 +63,8 @@ def percentiles(samples: list[float]) -> str:
 
 
 def run(url: str, rotate: int, sample: int, workdir: Path) -> None:
-    keys = KeyRing.open(
-        FileKeyProvider(workdir / "keyring.json", strict_permissions=True),
-        generate_missing=True,
-        required=tuple(KeyPurpose),
-    )
-    app = create_app(
-        "test",
-        {
-            "DATABASE_URL": url,
-            "INSTANCE_PATH": str(workdir),
-            "KEYRING": keys,
-            "SECRET_KEY": "bench-" + "x" * 40,
-        },
-    )
+    app, keys = migrated_app(url, workdir)
     with app.app_context():
-        upgrade(directory=str(ROOT / "migrations"))
         session = db.session
         writes, ids = [], []
         for i in range(sample):

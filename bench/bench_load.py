@@ -36,10 +36,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from flask_migrate import upgrade  # noqa: E402
 
 from bench.bench_verify import parse_wrk  # noqa: E402
-from idsys import create_app  # noqa: E402
 from idsys.applications import services as applications  # noqa: E402
 from idsys.applications.models import ApplicationKind  # noqa: E402
 from idsys.applications.profile import Address, ApplicantProfile  # noqa: E402
@@ -48,12 +46,11 @@ from idsys.auth import services as auth  # noqa: E402
 from idsys.auth.models import Role  # noqa: E402
 from idsys.cards import services as cards  # noqa: E402
 from idsys.cards.labels import card_labels  # noqa: E402
-from idsys.crypto import FileKeyProvider, KeyPurpose, KeyRing  # noqa: E402
 from idsys.db import db  # noqa: E402
 from idsys.policy import PresentedDocument  # noqa: E402
 from idsys.verification import services as partners  # noqa: E402
 from idsys.verification.models import PartnerKind, Scope  # noqa: E402
-from tests.servers import free_port, scratch_database, server_env, start_gunicorn  # noqa: E402
+from tests.servers import free_port, migrated_app, scratch_database, server_env, start_gunicorn  # noqa: E402
 
 TODAY = date(2026, 11, 22)
 CLERK_PASSWORD = "load test clerk phrase"
@@ -80,24 +77,10 @@ def _photo() -> bytes:
 
 
 def _seed(url: str, workdir: Path, people: int) -> Seed:
-    keys = KeyRing.open(
-        FileKeyProvider(workdir / "keyring.json", strict_permissions=True),
-        generate_missing=True,
-        required=tuple(KeyPurpose),
-    )
-    app = create_app(
-        "test",
-        {
-            "DATABASE_URL": url,
-            "INSTANCE_PATH": str(workdir / "seed"),
-            "KEYRING": keys,
-            "SECRET_KEY": "load-" + "x" * 40,
-        },
-    )
+    app, keys = migrated_app(url, workdir)
     photo = _photo()
     qrs, lookups, references = [], [], []
     with app.app_context():
-        upgrade(directory=str(ROOT / "migrations"))
         session, rules = db.session, app.extensions["idsys.policy"]
         clerk, _ = auth.create_user(
             session,

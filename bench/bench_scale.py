@@ -31,10 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
-from flask_migrate import upgrade  # noqa: E402
 from sqlalchemy import insert, text  # noqa: E402
 
-from idsys import create_app  # noqa: E402
 from idsys.applications import services as applications  # noqa: E402
 from idsys.applications.matching import match_values  # noqa: E402
 from idsys.applications.models import (  # noqa: E402
@@ -48,10 +46,11 @@ from idsys.audit.services import SYSTEM  # noqa: E402
 from idsys.cards import services as cards  # noqa: E402
 from idsys.cards.models import Card  # noqa: E402
 from idsys.cards.numbers import new_card_number  # noqa: E402
-from idsys.crypto import FileKeyProvider, KeyPurpose, KeyRing, blind_index, new_data_key  # noqa: E402
+from idsys.crypto import KeyPurpose, KeyRing, blind_index, new_data_key  # noqa: E402
 from idsys.db import db  # noqa: E402
 from idsys.verification import services as partners  # noqa: E402
 from idsys.verification.models import PartnerKind, Scope  # noqa: E402
+from tests.servers import migrated_app  # noqa: E402
 
 TODAY = date(2026, 11, 22)
 GIVEN = [
@@ -241,22 +240,8 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             workdir = Path(tmp)
-            keys = KeyRing.open(
-                FileKeyProvider(workdir / "keyring.json", strict_permissions=True),
-                generate_missing=True,
-                required=tuple(KeyPurpose),
-            )
-            app = create_app(
-                "test",
-                {
-                    "DATABASE_URL": url,
-                    "INSTANCE_PATH": str(workdir / "i"),
-                    "KEYRING": keys,
-                    "SECRET_KEY": "scale-" + "x" * 40,
-                },
-            )
+            app, keys = migrated_app(url, workdir)
             with app.app_context():
-                upgrade(directory=str(ROOT / "migrations"))
                 print(f"generating {args.applicants:,} applicants with cards ...")
                 started = time.perf_counter()
                 sample = _generate(keys, args.applicants, seed=20261122)

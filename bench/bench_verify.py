@@ -28,7 +28,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from flask_migrate import upgrade  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
 from idsys import create_app  # noqa: E402
@@ -37,11 +36,11 @@ from idsys.applications.profile import Address, ApplicantProfile  # noqa: E402
 from idsys.audit.models import AuditEvent, AuditIntake  # noqa: E402
 from idsys.audit.services import SYSTEM  # noqa: E402
 from idsys.cards import services as cards  # noqa: E402
-from idsys.crypto import FileKeyProvider, KeyPurpose, KeyRing  # noqa: E402
+from idsys.crypto import FileKeyProvider, KeyRing  # noqa: E402
 from idsys.db import db  # noqa: E402
 from idsys.verification import services as partners  # noqa: E402
 from idsys.verification.models import PartnerKind, Scope  # noqa: E402
-from tests.servers import free_port, scratch_database, server_env, start_gunicorn  # noqa: E402
+from tests.servers import free_port, migrated_app, scratch_database, server_env, start_gunicorn  # noqa: E402
 
 TODAY = date(2026, 11, 22)  # any fixed day: the card is issued and checked on it
 LUA = """
@@ -54,22 +53,8 @@ wrk.headers["Authorization"] = "Bearer %s"
 
 def _prepare(url: str, workdir: Path) -> tuple[str, str]:
     """Migrate, issue one active card, register a partner; returns (QR text, API key)."""
-    keys = KeyRing.open(
-        FileKeyProvider(workdir / "keyring.json", strict_permissions=True),
-        generate_missing=True,
-        required=tuple(KeyPurpose),
-    )
-    app = create_app(
-        "test",
-        {
-            "DATABASE_URL": url,
-            "INSTANCE_PATH": str(workdir / "instance"),
-            "KEYRING": keys,
-            "SECRET_KEY": "bench-" + "x" * 40,
-        },
-    )
+    app, keys = migrated_app(url, workdir)
     with app.app_context():
-        upgrade(directory=str(ROOT / "migrations"))
         rules = app.extensions["idsys.policy"]
         profile = ApplicantProfile(
             given_names="Ana María",

@@ -18,8 +18,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
+from flask import Flask
+from flask_migrate import upgrade
 
-from idsys import ROOT
+from idsys import ROOT, create_app
+from idsys.crypto import FileKeyProvider, KeyPurpose, KeyRing
 
 ISSUER = "https://id.example.org"
 
@@ -104,3 +107,25 @@ def start_gunicorn(
     server.kill()
     server.wait(timeout=10)
     raise AssertionError("gunicorn did not start: " + stderr_path.read_text()[-3000:])
+
+
+def migrated_app(database_url: str, workdir: Path) -> tuple[Flask, KeyRing]:
+    """An app on ``database_url`` migrated to the latest revision, with a key ring generated in
+    ``workdir/keyring.json`` (the file a gunicorn started with `server_env` then reads)."""
+    keys = KeyRing.open(
+        FileKeyProvider(workdir / "keyring.json", strict_permissions=True),
+        generate_missing=True,
+        required=tuple(KeyPurpose),
+    )
+    app = create_app(
+        "test",
+        {
+            "DATABASE_URL": database_url,
+            "INSTANCE_PATH": str(workdir / "instance"),
+            "KEYRING": keys,
+            "SECRET_KEY": "scratch-" + "x" * 40,
+        },
+    )
+    with app.app_context():
+        upgrade(directory=str(ROOT / "migrations"))
+    return app, keys

@@ -1,7 +1,7 @@
 """The applicant profile: every personal field, validated, serialised only into a ciphertext.
 
-Deliberately absent: immigration or legal status, citizenship, nationality, country of birth,
-visa or alien numbers, SSN/ITIN. They are never recorded, so there is nothing to subpoena or leak.
+Never recorded, so there is nothing to subpoena or leak: immigration or legal status, citizenship,
+nationality; never country of birth, visa or alien numbers, SSN or ITIN either.
 """
 
 from __future__ import annotations

@@ -79,8 +79,8 @@ def _insert_with_unique_number(session: Session, card: Card, attempts: int = 8) 
 def qr_text(keys: KeyRing, card: Card, applicant: Applicant, policy: Policy, issuer: str) -> str:
     """The Claim 169 QR payload, signed with the key that signed this card at issue.
 
-    Only card number, full name, date of birth and (if chosen) gender: never an address,
-    nationality or status. Expiry is the start of the day after the printed expiry date in the
+    Only card number, full name, date of birth and (if chosen) gender; never an address, and
+    never nationality or status. Expiry is the start of the day after the printed expiry date in the
     city's time zone, so the card is valid through its last printed day everywhere.
     """
     profile = read_profile(keys, applicant)
