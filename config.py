@@ -150,7 +150,9 @@ class Config:
     WTF_CSRF_TIME_LIMIT = 8 * 3600
     MAX_CONTENT_LENGTH = 12 * 1024 * 1024  # a photo upload is the largest legitimate body
 
-    RATELIMIT_HEADERS_ENABLED = True
+    # Retry-After is sent with each 429 (idsys.web); X-RateLimit-* on every response would cost
+    # every request a second call to the limit storage.
+    RATELIMIT_HEADERS_ENABLED = False
     RATELIMIT_STRATEGY = "moving-window"
     LOGIN_RATE_LIMIT = "20 per minute"
     PARTNER_RATE_LIMIT = "120 per minute"  # per API key; a busy circulation desk needs ~1/s

@@ -250,7 +250,7 @@ def main() -> int:
                     f"{len(sample)} sampled for look-ups"
                 )
                 rules = app.extensions["idsys.policy"]
-                partner, _ = partners.create_partner(
+                _, api_key = partners.create_partner(
                     db.session,
                     keys,
                     SYSTEM,
@@ -261,7 +261,6 @@ def main() -> int:
                     daily_quota=1_000_000,
                 )
                 db.session.commit()
-                context = partners.PartnerContext(partner.id, partner.scope, partner.daily_quota)
                 qrs = []
                 for reference, _number, _born in sample[: args.samples]:
                     application = applications.get_application(db.session, reference)
@@ -311,7 +310,9 @@ def main() -> int:
                 _time(
                     "verification (genuine QR)",
                     count,
-                    lambda i: partners.verify_qr(db.session, keys, context, qrs[i], today=TODAY),
+                    lambda i: partners.verify(
+                        db.session, keys, api_key, partners.QrCheck(qrs[i]), today=TODAY
+                    ),
                 )
                 _time(
                     "staff search by reference",

@@ -3,6 +3,7 @@ and friendly error pages (JSON for the API)."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,6 +15,7 @@ from flask import (
     current_app,
     flash,
     jsonify,
+    make_response,
     redirect,
     render_template,
     request,
@@ -22,6 +24,7 @@ from flask import (
 )
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_limiter import RateLimitExceeded
 from flask_login import current_user, logout_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -32,7 +35,7 @@ from idsys.audit.services import Outcome, record
 from idsys.auth.access import ACCESS_ATTR, Access, access_of
 from idsys.auth.models import Role, StaffUser
 from idsys.db import db
-from idsys.extensions import keyring, login_manager
+from idsys.extensions import keyring, limiter, login_manager
 from idsys.i18n import LANGUAGE_NAMES, N_
 
 CSP = (
@@ -202,10 +205,23 @@ def _handle_http(exc: HTTPException) -> Any:
             ),
             error="csrf_failed",
         )
+    if isinstance(exc, RateLimitExceeded):
+        response = make_response(error_response(429))
+        response.headers["Retry-After"] = str(_retry_after(exc))
+        return response
     code = exc.code or 500
     if code == 405 and wants_json():
         return error_response(405)
     return error_response(code)
+
+
+def _retry_after(exc: RateLimitExceeded) -> int:
+    """Seconds until the breached limit admits a request again. Sent only with a 429: the
+    X-RateLimit headers on every response would cost every request a second storage call."""
+    current = limiter.current_limit
+    if current is not None:
+        return max(1, int(current.reset_at - time.time()))
+    return exc.limit.limit.get_expiry()
 
 
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})

@@ -13,12 +13,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from idsys.audit.models import AuditEvent, AuditHead, AuditIntake
 from idsys.crypto import KeyPurpose, KeyRing, UnknownKeyError, constant_time_equal
+from idsys.db import table_of
 
 GENESIS_HASH = "0" * 64
 _HEAD_ID = 1
@@ -41,20 +43,37 @@ class Actor:
 SYSTEM = Actor(None, None)
 
 
-def _content(event: AuditEvent) -> bytes:
+_EVENT_FIELDS = (
+    "occurred_at",
+    "actor_id",
+    "actor_role",
+    "action",
+    "target_type",
+    "target_id",
+    "outcome",
+    "detail",
+)
+
+
+def _content(event: Mapping[str, Any]) -> bytes:
+    """The bytes a row's hash covers: its fields, its place in the chain and its predecessor."""
     fields = {
-        "seq": event.seq,
-        "at": _utc(event.occurred_at).isoformat(timespec="microseconds"),
-        "actor_id": event.actor_id,
-        "actor_role": event.actor_role,
-        "action": event.action,
-        "target_type": event.target_type,
-        "target_id": event.target_id,
-        "outcome": event.outcome,
-        "detail": event.detail,
-        "prev": event.prev_hash,
+        "seq": event["seq"],
+        "at": _utc(event["occurred_at"]).isoformat(timespec="microseconds"),
+        "actor_id": event["actor_id"],
+        "actor_role": event["actor_role"],
+        "action": event["action"],
+        "target_type": event["target_type"],
+        "target_id": event["target_id"],
+        "outcome": event["outcome"],
+        "detail": event["detail"],
+        "prev": event["prev_hash"],
     }
     return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _stored(event: AuditEvent) -> dict[str, Any]:
+    return {name: getattr(event, name) for name in (*_EVENT_FIELDS, "seq", "prev_hash")}
 
 
 def _utc(moment: datetime) -> datetime:
@@ -77,18 +96,22 @@ def _lock_head(session: Session) -> AuditHead:
     return head
 
 
-def _append(session: Session, keys: KeyRing, head: AuditHead, event: AuditEvent) -> AuditEvent:
-    event.seq = head.last_seq + 1
-    event.prev_hash = head.last_hash
-    kid, digest = keys.mac(KeyPurpose.AUDIT, _content(event))
-    event.key_id = kid
-    event.row_hash = digest.hex()
-    session.add(event)
-    head.last_seq = event.seq
-    head.last_hash = event.row_hash
-    head.key_id, head_mac = keys.mac(KeyPurpose.AUDIT, _head_content(event.seq, event.row_hash))
+def _link(keys: KeyRing, head: AuditHead, fields: dict[str, Any]) -> dict[str, Any]:
+    """Give ``fields`` the next place in the chain and its hash, and move the head past it.
+
+    The head's own MAC is left to :func:`_seal_head`, once per batch of appended rows.
+    """
+    fields["seq"] = head.last_seq + 1
+    fields["prev_hash"] = head.last_hash
+    fields["key_id"], digest = keys.mac(KeyPurpose.AUDIT, _content(fields))
+    fields["row_hash"] = digest.hex()
+    head.last_seq, head.last_hash = fields["seq"], fields["row_hash"]
+    return fields
+
+
+def _seal_head(keys: KeyRing, head: AuditHead) -> None:
+    head.key_id, head_mac = keys.mac(KeyPurpose.AUDIT, _head_content(head.last_seq, head.last_hash))
     head.head_mac = head_mac.hex()
-    return event
 
 
 def record(
@@ -109,21 +132,19 @@ def record(
     that could carry personal data.
     """
     head = _lock_head(session)
-    event = _append(
-        session,
-        keys,
-        head,
-        AuditEvent(
-            occurred_at=now or datetime.now(UTC),
-            actor_id=actor.id,
-            actor_role=actor.role,
-            action=action,
-            target_type=target_type,
-            target_id=None if target_id is None else str(target_id),
-            outcome=outcome.value,
-            detail=detail,
-        ),
-    )
+    fields = {
+        "occurred_at": now or datetime.now(UTC),
+        "actor_id": actor.id,
+        "actor_role": actor.role,
+        "action": action,
+        "target_type": target_type,
+        "target_id": None if target_id is None else str(target_id),
+        "outcome": outcome.value,
+        "detail": detail,
+    }
+    event = AuditEvent(**_link(keys, head, fields))
+    session.add(event)
+    _seal_head(keys, head)
     session.flush()
     return event
 
@@ -131,24 +152,14 @@ def record(
 # -- high-volume events: written without the chain lock, sealed in batches ---------------------
 
 
-def _intake_content(fields: Mapping[str, object]) -> bytes:
-    payload = {k: fields[k] for k in _INTAKE_FIELDS}
-    payload["occurred_at"] = _utc(fields["occurred_at"]).isoformat(  # type: ignore[arg-type]
-        timespec="microseconds"
-    )
+def _intake_content(fields: Mapping[Any, Any]) -> bytes:
+    payload = {k: fields[k] for k in _EVENT_FIELDS}
+    payload["occurred_at"] = _utc(fields["occurred_at"]).isoformat(timespec="microseconds")
     return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
 
 
-_INTAKE_FIELDS = (
-    "occurred_at",
-    "actor_id",
-    "actor_role",
-    "action",
-    "target_type",
-    "target_id",
-    "outcome",
-    "detail",
-)
+_intake_t, _events_t = table_of(AuditIntake), table_of(AuditEvent)
+_INTAKE_INSERT = insert(_intake_t)
 
 
 def record_deferred(
@@ -181,63 +192,74 @@ def record_deferred(
         "detail": detail,
     }
     kid, mac = keys.mac(KeyPurpose.AUDIT, _intake_content(fields))
-    session.execute(insert(AuditIntake).values(**fields, key_id=kid, mac=mac.hex()))
-
-
-def _intake_fields(row: AuditIntake) -> dict[str, object]:
-    return {name: getattr(row, name) for name in _INTAKE_FIELDS}
+    session.connection().execute(_INTAKE_INSERT, {**fields, "key_id": kid, "mac": mac.hex()})
 
 
 def seal_intake(session: Session, keys: KeyRing, *, batch: int = 2000) -> int:
-    """Move waiting intake rows into the hash chain, oldest first; returns how many. Flushes.
+    """Move waiting intake rows into the hash chain, oldest first; returns how many.
 
     A row whose MAC does not match is not trusted: it is sealed as an ``audit.intake_altered``
-    event naming the row, so the evidence stays in the chain.
+    event naming the row, so the evidence stays in the chain. Works on plain rows, in bulk: the
+    sealer runs beside the requests, in the same processes.
     """
-    rows = session.scalars(
-        select(AuditIntake).order_by(AuditIntake.id).limit(batch).with_for_update(skip_locked=True)
-    ).all()
+    rows = (
+        session.execute(
+            select(_intake_t)
+            .order_by(_intake_t.c.id)
+            .limit(batch)
+            .with_for_update(skip_locked=True)
+        )
+        .mappings()
+        .all()
+    )
     if not rows:
         return 0
     head = _lock_head(session)
+    events = []
     for row in rows:
-        fields = _intake_fields(row)
-        if _mac_matches(keys, row.key_id, _intake_content(fields), row.mac):
-            event = AuditEvent(**fields)
-        else:
-            event = AuditEvent(
-                occurred_at=datetime.now(UTC),
-                actor_id=None,
-                actor_role=None,
-                action="audit.intake_altered",
-                target_type="audit_intake",
-                target_id=str(row.id),
-                outcome=Outcome.FAILURE.value,
-                detail=None,
-            )
-        _append(session, keys, head, event)
-    session.execute(delete(AuditIntake).where(AuditIntake.id.in_([r.id for r in rows])))
+        fields = {name: row[name] for name in _EVENT_FIELDS}
+        if not _mac_matches(keys, row["key_id"], _intake_content(fields), row["mac"]):
+            fields = {
+                "occurred_at": datetime.now(UTC),
+                "actor_id": None,
+                "actor_role": None,
+                "action": "audit.intake_altered",
+                "target_type": "audit_intake",
+                "target_id": str(row["id"]),
+                "outcome": Outcome.FAILURE.value,
+                "detail": None,
+            }
+        events.append(_link(keys, head, fields))
+    _seal_head(keys, head)
+    session.execute(insert(_events_t), events)
+    session.execute(delete(_intake_t).where(_intake_t.c.id.in_([row["id"] for row in rows])))
     session.flush()
     return len(rows)
 
 
-def seal_all(session: Session, keys: KeyRing) -> int:
-    """Seal everything waiting, committing batch by batch (CLI and the background sealer)."""
+def seal_all(session: Session, keys: KeyRing, *, batch: int = 2000) -> int:
+    """Seal what is waiting, committing batch by batch (CLI and the background sealer).
+
+    Stops after the first batch that is not full: rows that arrive meanwhile wait for the next
+    call. Otherwise a sealer under steady load would chase each new row in a transaction of its
+    own, and spend more on the transactions than on the sealing.
+    """
     total = 0
-    while sealed := seal_intake(session, keys):
+    while True:
+        sealed = seal_intake(session, keys, batch=batch)
         session.commit()
         total += sealed
-    session.commit()
-    return total
+        if sealed < batch:
+            return total
 
 
 def pending_intake(session: Session, keys: KeyRing) -> tuple[int, int | None]:
     """(rows waiting to be sealed, id of the first whose MAC does not match, if any)."""
     count = 0
-    for row in session.scalars(select(AuditIntake).order_by(AuditIntake.id)):
+    for row in session.execute(select(_intake_t).order_by(_intake_t.c.id)).mappings():
         count += 1
-        if not _mac_matches(keys, row.key_id, _intake_content(_intake_fields(row)), row.mac):
-            return count, row.id
+        if not _mac_matches(keys, row["key_id"], _intake_content(row), row["mac"]):
+            return count, row["id"]
     return count, None
 
 
@@ -289,7 +311,7 @@ def verify_chain(session: Session, keys: KeyRing) -> ChainReport:
             return ChainReport(
                 False, checked, f"{missing} missing before row {event.seq} (deleted)", expected_seq
             )
-        if not _mac_matches(keys, event.key_id, _content(event), event.row_hash):
+        if not _mac_matches(keys, event.key_id, _content(_stored(event)), event.row_hash):
             return ChainReport(
                 False, checked, f"row {event.seq} does not match its hash (altered)", event.seq
             )

@@ -60,16 +60,17 @@ class Card(Base):
     superseded_by: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
-    def is_expired(self, today: date) -> bool:
-        return self.expires_on is not None and self.expires_on < today
-
     def public_status(self, today: date) -> str:
-        """valid, expired, revoked or not yet issued: what a verifier may learn."""
-        if self.status == CardStatus.REVOKED.value:
-            return "revoked"
-        if self.status == CardStatus.PENDING_PRINT.value:
-            return "not_issued"
-        return "expired" if self.is_expired(today) else "valid"
+        return public_status(self.status, self.expires_on, today)
+
+
+def public_status(status: str, expires_on: date | None, today: date) -> str:
+    """valid, expired, revoked or not yet issued: what a verifier may learn of a card."""
+    if status == CardStatus.REVOKED.value:
+        return "revoked"
+    if status == CardStatus.PENDING_PRINT.value:
+        return "not_issued"
+    return "expired" if expires_on is not None and expires_on < today else "valid"
 
 
 class PrintBatch(Base):

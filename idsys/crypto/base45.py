@@ -8,6 +8,8 @@ hostile text, so anything that is not exactly canonical Base45 is refused, never
 
 from __future__ import annotations
 
+import struct
+
 __all__ = ["ALPHABET", "Base45Error", "b45decode", "b45encode"]
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
@@ -45,18 +47,18 @@ def b45decode(text: str) -> bytes:
         values = [_VALUES[char] for char in text]
     except KeyError:
         raise Base45Error("character outside the Base45 alphabet") from None
-    out = bytearray()
     full = len(values) - len(values) % 3
-    for start in range(0, full, 3):
-        c, d, e = values[start : start + 3]
-        value = c + d * 45 + e * 45 * 45
-        if value > 0xFFFF:
-            raise Base45Error("Base45 triplet encodes a value above 65535")
-        out += value.to_bytes(2, "big")
+    # Every request to the verification API decodes one QR: whole-list steps, not a loop of
+    # small byte appends.
+    triplet = iter(values[:full])
+    words = [c + d * 45 + e * 2025 for c, d, e in zip(triplet, triplet, triplet, strict=True)]
+    if words and max(words) > 0xFFFF:
+        raise Base45Error("Base45 triplet encodes a value above 65535")
+    out = struct.pack(f">{len(words)}H", *words)
     if full < len(values):
         c, d = values[full:]
         value = c + d * 45
         if value > 0xFF:
             raise Base45Error("Base45 final pair encodes a value above 255")
-        out.append(value)
-    return bytes(out)
+        out += bytes((value,))
+    return out

@@ -8,19 +8,21 @@ the card id and the result, never with the QR text or anything read from it.
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from idsys.applications.models import Applicant
 from idsys.applications.services import read_photo, read_profile
 from idsys.audit.services import Actor, Outcome, record, record_deferred
-from idsys.cards.models import Card, CardStatus
+from idsys.cards.models import Card, CardStatus, public_status
+from idsys.cards.numbers import InvalidCardNumber
 from idsys.cards.numbers import normalise as normalise_card_number
 from idsys.crypto import KeyPurpose, KeyRing, apikeys
 from idsys.crypto.claim169 import (
@@ -30,6 +32,7 @@ from idsys.crypto.claim169 import (
     decode_and_verify,
 )
 from idsys.crypto.statuslist import public_reason, sign_status_list
+from idsys.db import table_of
 from idsys.verification.models import Partner, PartnerKey, PartnerKind, PartnerUsage, Scope
 
 MAX_LIVE_KEYS = 2  # the old and the new one, during a rotation
@@ -62,7 +65,8 @@ class QuotaExceeded(PartnerError):
 
     def __init__(self, quota: int) -> None:
         super().__init__(
-            f"The daily quota of {quota} verifications is used up; it resets at midnight (UTC)."
+            f"The daily quota of {quota} verifications is used up; it resets at midnight, "
+            "city time."
         )
 
 
@@ -214,6 +218,40 @@ def key_by_prefix(session: Session, prefix: str) -> PartnerKey | None:
     return session.scalars(select(PartnerKey).where(PartnerKey.prefix == prefix)).one_or_none()
 
 
+# -- authentication and quota --------------------------------------------------------------------
+
+# A verification reads and writes through these tables with Core statements, built once: the ORM's
+# identity map and unit of work, and building a statement per call, cost several times what the
+# statements themselves do, and a partner's scanner sends hundreds a minute.
+_keys_t, _partners_t, _usage_t = table_of(PartnerKey), table_of(Partner), table_of(PartnerUsage)
+_cards_t, _applicants_t = table_of(Card), table_of(Applicant)
+
+_KEY_COLUMNS = (
+    _keys_t.c.id,
+    _keys_t.c.digest,
+    _keys_t.c.revoked_at,
+    _keys_t.c.last_used_at,
+    _partners_t.c.id,
+    _partners_t.c.scope,
+    _partners_t.c.daily_quota,
+    _partners_t.c.is_enabled,
+)
+_KEYS_JOIN = _keys_t.join(_partners_t, _partners_t.c.id == _keys_t.c.partner_id)
+_KEY_BY_PREFIX = (
+    select(*_KEY_COLUMNS).select_from(_KEYS_JOIN).where(_keys_t.c.prefix == bindparam("prefix"))
+)
+_TOUCH_KEY = (
+    update(_keys_t).where(_keys_t.c.id == bindparam("key")).values(last_used_at=bindparam("at"))
+)
+_BUMP_USAGE = (
+    update(_usage_t)
+    .where(_usage_t.c.partner_id == bindparam("partner"), _usage_t.c.day == bindparam("today"))
+    .values(count=_usage_t.c.count + 1)
+    .returning(_usage_t.c.count)
+)
+LAST_USED_GRANULARITY = timedelta(minutes=1)
+
+
 @dataclass(frozen=True)
 class PartnerContext:
     """What a request needs to know about the partner behind its key."""
@@ -227,41 +265,31 @@ class PartnerContext:
         return Scope(self.scope)
 
 
-LAST_USED_GRANULARITY = timedelta(minutes=1)
-
-
-def authenticate(session: Session, presented: str | None) -> PartnerContext:
-    """Find the partner for an API key in one query; every failure looks the same to the caller.
+def _partner_of(session: Session, secret: str | None, row: Sequence[Any] | None) -> PartnerContext:
+    """Check a presented key against its stored row (key columns first); every failure looks
+    the same to the caller.
 
     The key's last-used time is written at most once a minute: a write per request would make
     every verification contend for the same row.
     """
-    parts = apikeys.split_key(presented or "")
-    row = None
-    if parts is not None:
-        row = session.execute(
-            select(
-                PartnerKey.id,
-                PartnerKey.digest,
-                PartnerKey.revoked_at,
-                PartnerKey.last_used_at,
-                Partner.id,
-                Partner.scope,
-                Partner.daily_quota,
-                Partner.is_enabled,
-            )
-            .join(Partner, Partner.id == PartnerKey.partner_id)
-            .where(PartnerKey.prefix == parts[0])
-        ).first()
-    if parts is None or row is None or row[2] is not None or not apikeys.matches(parts[1], row[1]):
+    if secret is None or row is None or row[2] is not None or not apikeys.matches(secret, row[1]):
         raise AuthFailed()
-    key_id, _digest, _revoked, last_used, partner_id, scope, quota, enabled = row
+    key_id, _digest, _revoked, last_used, partner_id, scope, quota, enabled = row[:8]
     if not enabled:
         raise PartnerDisabled()
     now = datetime.now(UTC)
     if last_used is None or _aware(last_used) < now - LAST_USED_GRANULARITY:
-        session.execute(update(PartnerKey).where(PartnerKey.id == key_id).values(last_used_at=now))
+        session.connection().execute(_TOUCH_KEY, {"key": key_id, "at": now})
     return PartnerContext(partner_id, scope, quota)
+
+
+def authenticate(session: Session, presented: str | None) -> PartnerContext:
+    """The partner behind an API key, in one query; raises AuthFailed or PartnerDisabled."""
+    parts = apikeys.split_key(presented or "")
+    if parts is None:
+        raise AuthFailed()
+    row = session.connection().execute(_KEY_BY_PREFIX, {"prefix": parts[0]}).first()
+    return _partner_of(session, parts[1], row)
 
 
 def _aware(moment: datetime) -> datetime:
@@ -275,21 +303,15 @@ def count_use(session: Session, partner: PartnerContext, day: date) -> None:
     stays locked only for the moment of the commit. An attempt over the quota is not counted:
     the caller rolls the transaction back.
     """
-    bump = (
-        update(PartnerUsage)
-        .where(PartnerUsage.partner_id == partner.id, PartnerUsage.day == day)
-        .values(count=PartnerUsage.count + 1)
-        .returning(PartnerUsage.count)
-    )
-    count = session.execute(bump).scalar_one_or_none()
+    params = {"partner": partner.id, "today": day}
+    count = session.connection().execute(_BUMP_USAGE, params).scalar_one_or_none()
     if count is None:
         try:
             with session.begin_nested():
-                session.add(PartnerUsage(partner_id=partner.id, day=day, count=1))
-                session.flush()
+                session.execute(insert(_usage_t).values(partner_id=partner.id, day=day, count=1))
             count = 1
         except IntegrityError:  # another worker created today's row first
-            count = session.execute(bump).scalar_one()
+            count = session.connection().execute(_BUMP_USAGE, params).scalar_one()
     if count > partner.daily_quota:
         raise QuotaExceeded(partner.daily_quota)
 
@@ -309,10 +331,67 @@ def usage_today(session: Session, partner: Partner | PartnerContext, day: date) 
 
 
 @dataclass(frozen=True)
+class QrCheck:
+    """The text a scanner read from the card's QR code."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class NumberCheck:
+    """A card read by eye: its number as typed, and the holder's date of birth."""
+
+    number: str
+    date_of_birth: date
+
+
+@dataclass(frozen=True)
+class CardState:
+    """What a verification reads of a card: clear columns only, and whether its holder's record
+    was erased."""
+
+    id: int
+    number: str
+    applicant_id: uuid.UUID
+    status: str
+    expires_on: date | None
+    revocation_reason: str | None
+    holder_erased: bool
+
+
+# The key and the card in one round trip: the card is joined on the number alone (NULLs when
+# there is none), so a request costs one read whatever it asks about.
+_KEY_AND_CARD = (
+    select(
+        *_KEY_COLUMNS,
+        _cards_t.c.id,
+        _cards_t.c.number,
+        _cards_t.c.applicant_id,
+        _cards_t.c.status,
+        _cards_t.c.expires_on,
+        _cards_t.c.revocation_reason,
+        _applicants_t.c.erased_at.is_not(None),
+    )
+    .select_from(
+        _KEYS_JOIN.outerjoin(_cards_t, _cards_t.c.number == bindparam("number")).outerjoin(
+            _applicants_t, _applicants_t.c.id == _cards_t.c.applicant_id
+        )
+    )
+    .where(_keys_t.c.prefix == bindparam("prefix"))
+)
+
+
+def _card_of(row: Sequence[Any] | None) -> CardState | None:
+    """The card columns of a _KEY_AND_CARD row (after the key's), or None when none matched."""
+    values = row[len(_KEY_COLUMNS) :] if row is not None else ()
+    return CardState(*values) if values and values[0] is not None else None
+
+
+@dataclass(frozen=True)
 class Verification:
     result: str  # valid, expired, revoked, not_found, invalid
     reason: str | None = None
-    card: Card | None = None
+    card: CardState | None = None
     fields: Mapping[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
@@ -328,40 +407,96 @@ class Verification:
         return body
 
 
-def _public_keys(keys: KeyRing) -> dict[str, Any]:
-    return {
-        e.kid: keys.signing_key(e.kid).public_key() for e in keys.of_purpose(KeyPurpose.SIGNING)
-    }
+def verify(
+    session: Session,
+    keys: KeyRing,
+    presented_key: str | None,
+    check: QrCheck | NumberCheck,
+    *,
+    today: date,
+    now: datetime | None = None,
+) -> tuple[PartnerContext, Verification]:
+    """Authenticate the partner, then answer what its scope allows about the card.
+
+    A QR's signature is checked first, offline-style, with the published keys; the key and the
+    card are then read together. Raises AuthFailed or PartnerDisabled (nothing is answered), and
+    InvalidCardNumber for a mistyped number from an authenticated partner. The caller counts the
+    use, audits it and commits.
+    """
+    invalid: Verification | None = None
+    number: str | None = None
+    mistyped: InvalidCardNumber | None = None
+    qr_expired = False
+    if isinstance(check, QrCheck):
+        try:
+            verified = decode_and_verify(
+                check.text, keys.verification_keys(), now=now or datetime.now(UTC)
+            )
+            number, qr_expired = verified.claims.card_number, verified.expired
+        except UnknownKeyIdError:
+            invalid = Verification("invalid", "unknown_key")
+        except BadSignatureError:
+            invalid = Verification("invalid", "bad_signature")
+        except Claim169Error:
+            invalid = Verification("invalid", "malformed")
+    else:
+        try:
+            number = normalise_card_number(check.number)
+        except InvalidCardNumber as exc:
+            mistyped = exc
+    parts = apikeys.split_key(presented_key or "")
+    row = None
+    if parts is not None:
+        params = {"prefix": parts[0], "number": number}
+        row = session.connection().execute(_KEY_AND_CARD, params).first()
+    partner = _partner_of(session, parts[1] if parts else None, row)
+    if mistyped is not None:
+        raise mistyped
+    if invalid is not None:
+        return partner, invalid
+    card = _card_of(row)
+    if isinstance(check, QrCheck):
+        return partner, _judge(session, keys, partner, card, today, qr_expired=qr_expired)
+    # A wrong date of birth answers exactly like an unknown number, so this cannot be used to
+    # find out whether a number exists.
+    if card is not None and not card.holder_erased:
+        applicant = session.get(Applicant, card.applicant_id)
+        if applicant is None or read_profile(keys, applicant).date_of_birth != check.date_of_birth:
+            card = None
+    return partner, _judge(session, keys, partner, card, today)
 
 
 def _judge(
     session: Session,
     keys: KeyRing,
     partner: PartnerContext,
-    card: Card | None,
+    card: CardState | None,
     today: date,
     *,
     qr_expired: bool = False,
 ) -> Verification:
     if card is None or card.status == CardStatus.PENDING_PRINT.value:
         return Verification("not_found")
-    applicant = session.get(Applicant, card.applicant_id)
-    if applicant is None or applicant.erased:
+    if card.holder_erased:
         return Verification("revoked", "other", card)
-    status = card.public_status(today)
+    status = public_status(card.status, card.expires_on, today)
     if status == "revoked":
         return Verification("revoked", public_reason(card.revocation_reason or "other"), card)
-    if status == "expired" or qr_expired:
-        return Verification("expired", None, card, _fields(keys, partner, applicant, False))
-    return Verification("valid", None, card, _fields(keys, partner, applicant, True))
+    valid = status != "expired" and not qr_expired
+    fields = _fields(session, keys, partner, card, valid)
+    return Verification("valid" if valid else "expired", None, card, fields)
 
 
 def _fields(
-    keys: KeyRing, partner: PartnerContext, applicant: Applicant, valid: bool
+    session: Session, keys: KeyRing, partner: PartnerContext, card: CardState, valid: bool
 ) -> dict[str, Any]:
-    """Only what the partner's scope allows; the photo only for a valid card."""
+    """Only what the partner's scope allows; the photo only for a valid card. The encrypted
+    record is read only for a partner whose scope goes beyond the status."""
     scope = partner.scope_enum
     if not scope.includes(Scope.IDENTITY):
+        return {}
+    applicant = session.get(Applicant, card.applicant_id)
+    if applicant is None or applicant.erased:
         return {}
     profile = read_profile(keys, applicant)
     out: dict[str, Any] = {
@@ -378,57 +513,6 @@ def _fields(
                 "data": base64.b64encode(photo).decode("ascii"),
             }
     return out
-
-
-def verify_qr(
-    session: Session,
-    keys: KeyRing,
-    partner: PartnerContext,
-    qr_text: str,
-    *,
-    today: date,
-    now: datetime | None = None,
-) -> Verification:
-    """Check the signature offline-style, then the card's current status in the register."""
-    try:
-        verified = decode_and_verify(qr_text, _public_keys(keys), now=now or datetime.now(UTC))
-    except UnknownKeyIdError:
-        return Verification("invalid", "unknown_key")
-    except BadSignatureError:
-        return Verification("invalid", "bad_signature")
-    except Claim169Error:
-        return Verification("invalid", "malformed")
-    card = session.scalars(
-        select(Card).where(Card.number == verified.claims.card_number)
-    ).one_or_none()
-    return _judge(session, keys, partner, card, today, qr_expired=verified.expired)
-
-
-def verify_number(
-    session: Session,
-    keys: KeyRing,
-    partner: PartnerContext,
-    number: str,
-    date_of_birth: date,
-    *,
-    today: date,
-) -> Verification:
-    """For a card read by eye: the number and the holder's date of birth must both match.
-
-    A wrong date of birth answers exactly like an unknown number, so the endpoint cannot be used
-    to find out whether a number exists.
-    """
-    card = session.scalars(
-        select(Card).where(Card.number == normalise_card_number(number))
-    ).one_or_none()
-    applicant = session.get(Applicant, card.applicant_id) if card is not None else None
-    if (
-        applicant is not None
-        and not applicant.erased
-        and read_profile(keys, applicant).date_of_birth != date_of_birth
-    ):
-        card = None
-    return _judge(session, keys, partner, card, today)
 
 
 def audit_check(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,13 @@ def _today() -> date:
     return local_date(policy(), datetime.now(UTC))
 
 
+def _seconds_to_midnight() -> int:
+    """Until the daily quotas start again: midnight on the city's clock."""
+    now = datetime.now(UTC).astimezone(policy().tzinfo)
+    midnight = datetime.combine(now.date() + timedelta(days=1), time(), now.tzinfo)
+    return max(1, int((midnight - now).total_seconds()))
+
+
 def _parse_body() -> dict[str, Any] | Response:
     if (request.content_length or 0) > MAX_BODY:
         return api_error(413, "body_too_large", f"The request body is limited to {MAX_BODY} bytes.")
@@ -98,13 +105,13 @@ def _parse_body() -> dict[str, Any] | Response:
     return body
 
 
-def _validate(body: dict[str, Any]) -> tuple[str, Any] | Response:
-    """('qr', text) or ('number', (number, date)); 422 for values of the wrong shape."""
+def _validate(body: dict[str, Any]) -> services.QrCheck | services.NumberCheck | Response:
+    """What to check; 422 for values of the wrong shape."""
     if "qr" in body:
         qr = body["qr"]
         if not isinstance(qr, str) or not qr.strip() or len(qr) > 4096:
             return api_error(422, "invalid_qr", "qr must be the scanned text (1 to 4096 chars).")
-        return "qr", qr
+        return services.QrCheck(qr)
     number, born = body.get("card_number"), body.get("date_of_birth")
     if not isinstance(number, str) or not isinstance(born, str):
         return api_error(422, "invalid_body", "card_number and date_of_birth must be strings.")
@@ -114,52 +121,52 @@ def _validate(body: dict[str, Any]) -> tuple[str, Any] | Response:
         birth = None
     if birth is None:
         return api_error(422, "invalid_date", "date_of_birth must be a date as YYYY-MM-DD.")
-    return "number", (number, birth)
+    return services.NumberCheck(number, birth)
+
+
+def _refuse(exc: services.PartnerError, partner: services.PartnerContext | None) -> Response:
+    """Roll back whatever the request did, audit the refusal, answer with its JSON error."""
+    session = db.session
+    session.rollback()
+    services.audit_refusal(session, keyring(), partner, exc.code)
+    session.commit()
+    return api_error(exc.status, exc.code, str(exc))
 
 
 @api_bp.post("/verifications")
 @limiter.limit(_partner_limit, key_func=_limit_key)
-@public  # authenticated by API key, below
+@public  # authenticated by API key, in the service
 def verifications() -> Any:
     """Verify a scanned QR, or a card number with the holder's date of birth."""
     session, keys = db.session, keyring()
     if (request.content_length or 0) > MAX_BODY:
         return api_error(413, "body_too_large", f"The request body is limited to {MAX_BODY} bytes.")
-    try:
-        partner = services.authenticate(session, _api_key())
-    except services.PartnerError as exc:
-        session.rollback()
-        services.audit_refusal(session, keys, None, exc.code)
-        session.commit()
-        return api_error(exc.status, exc.code, str(exc))
     body = _parse_body()
-    if isinstance(body, Response):
+    check = body if isinstance(body, Response) else _validate(body)
+    if isinstance(check, Response):
+        # A malformed request is answered only to a partner: the key is checked first.
+        try:
+            services.authenticate(session, _api_key())
+        except services.PartnerError as exc:
+            return _refuse(exc, None)
         session.commit()
-        return body
-    checked = _validate(body)
-    if isinstance(checked, Response):
-        session.commit()
-        return checked
-    kind, value = checked
+        return check
     today = _today()
     try:
-        if kind == "qr":
-            outcome = services.verify_qr(session, keys, partner, value, today=today)
-        else:
-            outcome = services.verify_number(
-                session, keys, partner, value[0], value[1], today=today
-            )
-        # Counted last, so the partner's counter row is locked only for the commit itself.
-        services.count_use(session, partner, today)
+        partner, outcome = services.verify(session, keys, _api_key(), check, today=today)
+    except services.PartnerError as exc:
+        return _refuse(exc, None)
     except InvalidCardNumber as exc:
         session.rollback()
         return api_error(422, "invalid_card_number", str(exc))
-    except services.QuotaExceeded as exc:
-        session.rollback()
-        services.audit_refusal(session, keys, partner, exc.code)
-        session.commit()
-        return api_error(exc.status, exc.code, str(exc))
     services.audit_check(session, keys, partner, outcome)
+    try:
+        # Counted last, so the partner's counter row is locked only for the commit itself.
+        services.count_use(session, partner, today)
+    except services.QuotaExceeded as exc:
+        refused = _refuse(exc, partner)
+        refused.headers["Retry-After"] = str(_seconds_to_midnight())
+        return refused
     session.commit()
     body_out = outcome.as_json()
     body_out["checked_at"] = datetime.now(UTC).isoformat(timespec="seconds")

@@ -225,6 +225,7 @@ def test_rate_limited_per_client(app_factory: Any, make_application: Any) -> Non
     refused = look_up(client, new_reference())
     assert refused.status_code == 429
     assert "Too many attempts" in refused.get_data(as_text=True)
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60  # when to try again
     # Another address is not affected.
     assert look_up(client, new_reference(), REMOTE_ADDR="192.0.2.9").status_code == 200
 

@@ -15,11 +15,13 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 from sqlalchemy import select, text
 
+from idsys.applications.services import erase_applicant
 from idsys.audit.models import AuditEvent, AuditIntake
 from idsys.audit.services import SYSTEM, seal_all, verify_chain
 from idsys.auth.models import Role
 from idsys.cards import services as cards
 from idsys.cards.models import Card
+from idsys.cards.numbers import new_card_number
 from idsys.crypto import KeyRing
 from idsys.crypto.statuslist import verify_status_list
 from idsys.db import db
@@ -136,6 +138,51 @@ def test_number_and_date_of_birth(
     assert unknown.status_code in {200, 422}
     for response in (right, wrong_dob):
         conforms(response)
+
+
+def test_unprinted_unknown_and_erased_cards(
+    app: Flask, client: FlaskClient, keys: KeyRing, make_card: Any, partner: Any
+) -> None:
+    key = partner(Scope.PHOTO)
+    card_id, _ = make_card(printed=False)
+    qr = _qr(app, keys, card_id)
+    with app.app_context():
+        card = db.session.get(Card, card_id)
+        assert card is not None and card.status == "pending_print"
+        number, applicant_id = card.number, card.applicant_id
+    # A card still in the print queue is not out in the world yet.
+    assert _post(client, key, {"qr": qr}).json["result"] == "not_found"
+    unused = next(n for n in iter(new_card_number, None) if n != number)
+    unknown = _post(client, key, {"card_number": unused, "date_of_birth": "1988-02-29"})
+    assert unknown.status_code == 200 and unknown.json["result"] == "not_found"
+    with app.app_context():
+        card = db.session.get(Card, card_id)
+        assert card is not None
+        card.status = "active"
+        erase_applicant(db.session, keys, SYSTEM, applicant_id)
+        db.session.commit()
+    # The holder's record was erased: the card answers revoked, and nothing about the person.
+    for body in ({"qr": qr}, {"card_number": number, "date_of_birth": "1988-02-29"}):
+        erased = _post(client, key, body)
+        assert erased.json == {**erased.json, "result": "revoked", "reason": "other"}
+        assert not {"holder", "photo", "card"} & set(erased.json)
+        conforms(erased)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"qr": 12},
+        {"qr": "x", "extra": 1},
+        {"card_number": "123", "date_of_birth": "1990-01-01"},
+        {"card_number": "123456789012", "date_of_birth": "1990-02-30"},
+    ],
+)
+def test_the_key_is_checked_before_the_request(client: FlaskClient, body: Any) -> None:
+    # Without a valid key nobody learns even whether their request was well formed.
+    response = _post(client, "idsys_aaaaaaaa_" + "b" * 43, body)
+    assert response.status_code == 401 and response.json["error"] == "invalid_api_key"
+    conforms(response)
 
 
 def test_revoked_expired_and_invalid(
@@ -260,6 +307,8 @@ def test_daily_quota(client: FlaskClient, partner: Any) -> None:
     assert codes == [200, 200, 200, 429]
     last = _post(client, key, {"qr": "x"})
     assert last.json["error"] == "daily_quota_exceeded"
+    # Until the city's next midnight: at most a day, at least a second.
+    assert 1 <= int(last.headers["Retry-After"]) <= 25 * 3600
     conforms(last)
 
 
@@ -282,6 +331,8 @@ def test_rate_limit_per_key(app_factory: Any, keys: KeyRing) -> None:
     assert codes == [200, 200, 429]
     response = _post(client, key, {"qr": "x"})
     assert response.is_json and response.json["error"] == "too_many_requests"
+    assert 1 <= int(response.headers["Retry-After"]) <= 60
+    assert "X-RateLimit-Remaining" not in response.headers  # one storage call per request
     conforms(response)
 
 
