@@ -9,7 +9,7 @@ the audit rows are counted at the end.
 
 Needs: wrk (Debian package wrk), PostgreSQL and Redis.
     .venv/bin/python bench/bench_verify.py --postgres postgresql://postgres@127.0.0.1:5432/test \
-        --redis redis://127.0.0.1:6379/15 [--workers 4] [--connections 16] [--seconds 8] \
+        --redis redis://127.0.0.1:6379/15 [--workers 3] [--connections 16] [--seconds 8] \
         [--rounds 3]
 """
 
@@ -113,7 +113,7 @@ def main() -> int:
     )
     parser.add_argument("--postgres", required=True)
     parser.add_argument("--redis", required=True)
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)

@@ -114,6 +114,27 @@ def _seal_head(keys: KeyRing, head: AuditHead) -> None:
     head.head_mac = head_mac.hex()
 
 
+def _event(
+    actor: Actor,
+    action: str,
+    outcome: Outcome,
+    target_type: str | None,
+    target_id: str | int | None,
+    detail: str | None,
+    now: datetime | None,
+) -> dict[str, Any]:
+    return {
+        "occurred_at": now or datetime.now(UTC),
+        "actor_id": actor.id,
+        "actor_role": actor.role,
+        "action": action,
+        "target_type": target_type,
+        "target_id": None if target_id is None else str(target_id),
+        "outcome": outcome.value,
+        "detail": detail,
+    }
+
+
 def record(
     session: Session,
     keys: KeyRing,
@@ -132,16 +153,7 @@ def record(
     that could carry personal data.
     """
     head = _lock_head(session)
-    fields = {
-        "occurred_at": now or datetime.now(UTC),
-        "actor_id": actor.id,
-        "actor_role": actor.role,
-        "action": action,
-        "target_type": target_type,
-        "target_id": None if target_id is None else str(target_id),
-        "outcome": outcome.value,
-        "detail": detail,
-    }
+    fields = _event(actor, action, outcome, target_type, target_id, detail, now)
     event = AuditEvent(**_link(keys, head, fields))
     session.add(event)
     _seal_head(keys, head)
@@ -181,16 +193,7 @@ def record_deferred(
     other. The row is MACed on its own at once, so it is tamper-evident before it is sealed, and
     `seal_intake` appends it to the chain, in order, within seconds.
     """
-    fields: dict[str, object] = {
-        "occurred_at": now or datetime.now(UTC),
-        "actor_id": actor.id,
-        "actor_role": actor.role,
-        "action": action,
-        "target_type": target_type,
-        "target_id": None if target_id is None else str(target_id),
-        "outcome": outcome.value,
-        "detail": detail,
-    }
+    fields = _event(actor, action, outcome, target_type, target_id, detail, now)
     kid, mac = keys.mac(KeyPurpose.AUDIT, _intake_content(fields))
     session.connection().execute(_INTAKE_INSERT, {**fields, "key_id": kid, "mac": mac.hex()})
 
