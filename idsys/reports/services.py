@@ -641,36 +641,40 @@ def dashboard(
         one_d([[sums.month(m, d, month) for m, d, _ in decisions] for month in months]),
         "columns",
     )
-    add(
-        "cards_by_month",
-        N_("Cards issued by month"),
-        N_("Month"),
-        month_rows,
-        [(code, t(label)) for code, label in KIND_LABELS],
-        two_d(
-            [
-                [sums.month(Measure.CARD, Dimension.KIND, month, k) for k, _ in KIND_LABELS]
-                for month in months
-            ]
-        ),
-        "columns",
+
+    def add_by_month(
+        key: str,
+        title: str,
+        measure: Measure,
+        dimension: Dimension,
+        categories: Iterable[tuple[str, str]],
+    ) -> None:
+        """A month-by-category table (cards by kind, revocations by reason, ...)."""
+        pairs = list(categories)
+        add(
+            key,
+            title,
+            N_("Month"),
+            month_rows,
+            [(code, t(label)) for code, label in pairs],
+            two_d(
+                [
+                    [sums.month(measure, dimension, month, code) for code, _ in pairs]
+                    for month in months
+                ]
+            ),
+            "columns",
+        )
+
+    add_by_month(
+        "cards_by_month", N_("Cards issued by month"), Measure.CARD, Dimension.KIND, KIND_LABELS
     )
-    add(
+    add_by_month(
         "revocations_by_month",
         N_("Revocations by month and reason"),
-        N_("Month"),
-        month_rows,
-        [(code, t(label)) for code, label in REVOCATION_REASONS],
-        two_d(
-            [
-                [
-                    sums.month(Measure.REVOKED, Dimension.REASON, month, r)
-                    for r, _ in REVOCATION_REASONS
-                ]
-                for month in months
-            ]
-        ),
-        "columns",
+        Measure.REVOKED,
+        Dimension.REASON,
+        REVOCATION_REASONS,
     )
     by_site = (
         *decisions,
@@ -737,22 +741,12 @@ def dashboard(
         ),
         "bars",
     )
-    add(
+    add_by_month(
         "verifications_by_month",
         N_("Partner verifications by month and partner kind"),
-        N_("Month"),
-        month_rows,
-        [(code, t(label)) for code, label in PARTNER_KINDS],
-        two_d(
-            [
-                [
-                    sums.month(Measure.VERIFIED, Dimension.KIND, month, kind)
-                    for kind, _ in PARTNER_KINDS
-                ]
-                for month in months
-            ]
-        ),
-        "columns",
+        Measure.VERIFIED,
+        Dimension.KIND,
+        PARTNER_KINDS,
     )
     return Dashboard(period, threshold, tuple(figures))
 
