@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -83,12 +84,53 @@ def _prepare(url: str, workdir: Path) -> tuple[str, str]:
     return qr, key
 
 
-def _wrk(args: list[str]) -> tuple[float, float, float, int]:
-    """Run wrk; return (requests/s, p50 ms, p99 ms, non-2xx count)."""
+# CPU time by program, from /proc: what a request costs each of the processes sharing the cores.
+SERVICES = {"postgres": "PostgreSQL", "redis-server": "Redis"}
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(server_pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by gunicorn (the process ``server_pid`` and its
+    workers), PostgreSQL and Redis; empty where there is no /proc to read."""
+    totals: dict[str, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            raw = stat.read_text()
+        except OSError:  # the process ended meanwhile
+            continue
+        name = raw[raw.index("(") + 1 : raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2 :].split()  # from the state on: ppid is [1]
+        pid, ppid = int(stat.parent.name), int(fields[1])
+        program = "gunicorn" if server_pid in (pid, ppid) else SERVICES.get(name)
+        if program is not None:
+            used = (int(fields[11]) + int(fields[12])) / TICK
+            totals[program] = totals.get(program, 0.0) + used
+    return totals
+
+
+@dataclass(frozen=True)
+class Run:
+    rps: float
+    p50: float
+    p99: float
+    errors: int
+    cpu_ms: dict[str, float]  # CPU milliseconds per request, by program
+
+    def cpu_text(self) -> str:
+        return ", ".join(f"{name} {ms:.2f}" for name, ms in sorted(self.cpu_ms.items()))
+
+
+def _wrk(server_pid: int, args: list[str]) -> Run:
+    """Run wrk; its figures, and the CPU each program spent per request meanwhile."""
+    before = cpu_seconds(server_pid)
     out = subprocess.run(
         ["wrk", "--latency", *args], capture_output=True, text=True, check=True
     ).stdout
-    return parse_wrk(out)
+    after = cpu_seconds(server_pid)
+    rps, p50, p99, errors = parse_wrk(out)
+    done = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    cpu = {name: 1000 * (after[name] - before.get(name, 0.0)) / max(done, 1) for name in after}
+    return Run(rps, p50, p99, errors, cpu)
 
 
 def parse_wrk(out: str) -> tuple[float, float, float, int]:
@@ -139,13 +181,16 @@ def main() -> int:
                 script = workdir / "verify.lua"
                 script.write_text(LUA % (qr, key))
                 common = [f"-c{args.connections}", "-t2", f"-d{args.seconds}s"]
-                _wrk([*common[:2], "-d3s", f"{base}/healthz"])  # warm-up
+                _wrk(server.pid, [*common[:2], "-d3s", f"{base}/healthz"])  # warm-up
                 # Alternating rounds: on a shared machine the speed drifts over a minute, and
                 # the ratio is only fair between measurements taken side by side.
                 rounds = []
                 for _ in range(args.rounds):
-                    floor = _wrk([*common, f"{base}/healthz"])
-                    verify = _wrk([*common, "-s", str(script), f"{base}/api/v1/verifications"])
+                    floor = _wrk(server.pid, [*common, f"{base}/healthz"])
+                    verify = _wrk(
+                        server.pid,
+                        [*common, "-s", str(script), f"{base}/api/v1/verifications"],
+                    )
                     rounds.append((floor, verify))
                 app = create_app(
                     "test",
@@ -181,21 +226,27 @@ def main() -> int:
         f"{args.rounds} alternating rounds of {args.seconds} s, PostgreSQL + Redis, "
         f"{os.cpu_count()} cores"
     )
-    print(f"{'round':<6} {'endpoint':<28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    print(
+        f"{'round':<6} {'endpoint':<28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"
+        "  CPU ms per request"
+    )
     for number, (floor, verify) in enumerate(rounds, 1):
-        for label, (rps, p50, p99, bad) in (
+        for label, run in (
             ("GET /healthz (floor)", floor),
             ("POST /api/v1/verifications", verify),
         ):
-            print(f"{number:<6} {label:<28} {rps:>9.0f} {p50:>8.2f} {p99:>8.2f} {bad:>7}")
-    ratios = sorted(verify[0] / floor[0] for floor, verify in rounds)
-    p99s = sorted(verify[2] for _, verify in rounds)
+            print(
+                f"{number:<6} {label:<28} {run.rps:>9.0f} {run.p50:>8.2f} {run.p99:>8.2f} "
+                f"{run.errors:>7}  {run.cpu_text()}"
+            )
+    ratios = sorted(verify.rps / floor.rps for floor, verify in rounds)
+    p99s = sorted(verify.p99 for _, verify in rounds)
     print(
         f"median over rounds: verifications/floor {statistics.median(ratios):.2f} "
         f"(range {ratios[0]:.2f}-{ratios[-1]:.2f}); verification p99 "
         f"{statistics.median(p99s):.1f} ms (range {p99s[0]:.1f}-{p99s[-1]:.1f})"
     )
-    errors = sum(floor[3] + verify[3] for floor, verify in rounds)
+    errors = sum(floor.errors + verify.errors for floor, verify in rounds)
     print(f"verifications audited: {audited} (chain + intake); errors: {errors}")
     if errors:
         return 1

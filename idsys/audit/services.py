@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import CTE, Insert, bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
 from idsys.audit.models import AuditEvent, AuditHead, AuditIntake
@@ -193,9 +193,55 @@ def record_deferred(
     other. The row is MACed on its own at once, so it is tamper-evident before it is sealed, and
     `seal_intake` appends it to the chain, in order, within seconds.
     """
+    values = deferred_values(
+        keys,
+        actor,
+        action,
+        outcome=outcome,
+        target_type=target_type,
+        target_id=target_id,
+        detail=detail,
+        now=now,
+    )
+    insert_deferred(session, values)
+
+
+def deferred_values(
+    keys: KeyRing,
+    actor: Actor,
+    action: str,
+    *,
+    outcome: Outcome = Outcome.SUCCESS,
+    target_type: str | None = None,
+    target_id: str | int | None = None,
+    detail: str | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """A deferred event's intake row, MACed, for a caller that writes it itself: with
+    `insert_deferred`, or as the parameters of an `insert_deferred_from` statement."""
     fields = _event(actor, action, outcome, target_type, target_id, detail, now)
     kid, mac = keys.mac(KeyPurpose.AUDIT, _intake_content(fields))
-    session.connection().execute(_INTAKE_INSERT, {**fields, "key_id": kid, "mac": mac.hex()})
+    return {**fields, "key_id": kid, "mac": mac.hex()}
+
+
+def insert_deferred(session: Session, values: Mapping[str, Any]) -> None:
+    """Write a `deferred_values` row in the caller's transaction."""
+    session.connection().execute(_INTAKE_INSERT, dict(values))
+
+
+_INTAKE_COLUMNS = (*_EVENT_FIELDS, "key_id", "mac")
+
+
+def insert_deferred_from(source: CTE) -> Insert:
+    """A statement that writes the `deferred_values` row given as its parameters once for each
+    row ``source`` yields: the event is recorded exactly when the change it records took
+    effect, in one statement (PostgreSQL; a data-modifying CTE)."""
+    values = select(*(bindparam(name, type_=_intake_t.c[name].type) for name in _INTAKE_COLUMNS))
+    return (
+        insert(_intake_t)
+        .from_select(_INTAKE_COLUMNS, values.select_from(source))
+        .returning(_intake_t.c.id)
+    )
 
 
 def seal_intake(session: Session, keys: KeyRing, *, batch: int = 2000) -> int:

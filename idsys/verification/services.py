@@ -20,7 +20,15 @@ from sqlalchemy.orm import Session
 
 from idsys.applications.models import Applicant
 from idsys.applications.services import read_photo, read_profile
-from idsys.audit.services import Actor, Outcome, record, record_deferred
+from idsys.audit.services import (
+    Actor,
+    Outcome,
+    deferred_values,
+    insert_deferred,
+    insert_deferred_from,
+    record,
+    record_deferred,
+)
 from idsys.cards.models import Card, CardStatus, public_status
 from idsys.cards.numbers import InvalidCardNumber
 from idsys.cards.numbers import normalise as normalise_card_number
@@ -32,7 +40,7 @@ from idsys.crypto.claim169 import (
     decode_and_verify,
 )
 from idsys.crypto.statuslist import public_reason, sign_status_list
-from idsys.db import table_of
+from idsys.db import statement_by_statement, table_of
 from idsys.verification.models import Partner, PartnerKey, PartnerKind, PartnerUsage, Scope
 
 MAX_LIVE_KEYS = 2  # the old and the new one, during a rotation
@@ -316,6 +324,22 @@ def count_use(session: Session, partner: PartnerContext, day: date) -> None:
         raise QuotaExceeded(partner.daily_quota)
 
 
+# The usual verification's writes in one statement: today's count goes up only while under the
+# quota, and the audit row is written only if it did.
+_COUNTED = (
+    update(_usage_t)
+    .where(
+        _usage_t.c.partner_id == bindparam("partner"),
+        _usage_t.c.day == bindparam("today"),
+        _usage_t.c.count < bindparam("quota"),
+    )
+    .values(count=_usage_t.c.count + 1)
+    .returning(_usage_t.c.count)
+    .cte("counted")
+)
+_COUNT_AND_AUDIT = insert_deferred_from(_COUNTED)
+
+
 def usage_today(session: Session, partner: Partner | PartnerContext, day: date) -> int:
     return (
         session.scalar(
@@ -420,9 +444,14 @@ def verify(
 
     A QR's signature is checked first, offline-style, with the published keys; the key and the
     card are then read together. Raises AuthFailed or PartnerDisabled (nothing is answered), and
-    InvalidCardNumber for a mistyped number from an authenticated partner. The caller counts the
-    use, audits it and commits.
+    InvalidCardNumber for a mistyped number from an authenticated partner. The caller then
+    counts and audits the check with `record_check`.
+
+    Reads and writes one statement at a time, each committing on its own where the database
+    allows: a verification's one write is a single statement, so a transaction around it would
+    only add two round trips (BEGIN and COMMIT) to every check.
     """
+    statement_by_statement(session)
     invalid: Verification | None = None
     number: str | None = None
     mistyped: InvalidCardNumber | None = None
@@ -515,20 +544,35 @@ def _fields(
     return out
 
 
-def audit_check(
-    session: Session, keys: KeyRing, partner: PartnerContext, outcome: Verification
+def record_check(
+    session: Session, keys: KeyRing, partner: PartnerContext, outcome: Verification, today: date
 ) -> None:
-    """Audited in the intake (sealed into the chain within seconds), never with the QR text."""
-    record_deferred(
-        session,
+    """Count the verification against today's quota, audit it and commit; raises QuotaExceeded
+    (nothing is counted or audited then: the caller rolls back and audits the refusal).
+
+    Audited in the intake (sealed into the chain within seconds), never with the QR text. On
+    PostgreSQL the usual case is one statement, which counts and audits together or not at all;
+    the first check of a partner's day, and one over the quota, take the general path, in a
+    transaction of their own.
+    """
+    values = deferred_values(
         keys,
         Actor(None, PARTNER_ACTOR_ROLE),
         "verification.check",
         target_type="card" if outcome.card is not None else None,
         target_id=outcome.card.id if outcome.card is not None else None,
-        outcome=Outcome.SUCCESS,
         detail=f"partner={partner.id};{outcome.result}",
     )
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        params = {**values, "partner": partner.id, "today": today, "quota": partner.daily_quota}
+        counted = connection.execute(_COUNT_AND_AUDIT, params).first() is not None
+        session.commit()  # ends the statement-by-statement mode `verify` may have started
+        if counted:
+            return
+    insert_deferred(session, values)
+    count_use(session, partner, today)
+    session.commit()
 
 
 def audit_refusal(

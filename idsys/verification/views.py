@@ -159,15 +159,12 @@ def verifications() -> Any:
     except InvalidCardNumber as exc:
         session.rollback()
         return api_error(422, "invalid_card_number", str(exc))
-    services.audit_check(session, keys, partner, outcome)
     try:
-        # Counted last, so the partner's counter row is locked only for the commit itself.
-        services.count_use(session, partner, today)
+        services.record_check(session, keys, partner, outcome, today)
     except services.QuotaExceeded as exc:
         refused = _refuse(exc, partner)
         refused.headers["Retry-After"] = str(_seconds_to_midnight())
         return refused
-    session.commit()
     body_out = outcome.as_json()
     body_out["checked_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     return jsonify(body_out)
