@@ -153,6 +153,13 @@ class Config:
     # Retry-After is sent with each 429 (idsys.web); X-RateLimit-* on every response would cost
     # every request a second call to the limit storage.
     RATELIMIT_HEADERS_ENABLED = False
+    # A Redis that stops answering fails the request in seconds, as a StorageError (answered
+    # 503 by idsys.web), instead of holding the worker until the system gives up on the socket.
+    RATELIMIT_STORAGE_OPTIONS: ClassVar[dict[str, float | bool]] = {
+        "socket_connect_timeout": 2.0,
+        "socket_timeout": 2.0,
+        "wrap_exceptions": True,
+    }
     RATELIMIT_STRATEGY = "moving-window"
     LOGIN_RATE_LIMIT = "20 per minute"
     PARTNER_RATE_LIMIT = "120 per minute"  # per API key; a busy circulation desk needs ~1/s

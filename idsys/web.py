@@ -27,6 +27,7 @@ from flask_babel import gettext as _
 from flask_limiter import RateLimitExceeded
 from flask_login import current_user, logout_user
 from flask_wtf.csrf import CSRFError
+from limits.errors import StorageError
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
@@ -237,7 +238,24 @@ def _refuse_nul() -> None:
         abort(400)
 
 
+STORAGE_RETRY_AFTER = 30  # seconds: a restarting Redis is usually back within that
+
+
 def _handle_unexpected(exc: Exception) -> Any:
+    if isinstance(exc, StorageError):
+        # The rate-limit store (Redis) is unreachable. Refuse rather than serve without limits:
+        # they are what stops guessing card numbers and passwords. Checked before the view ran,
+        # so nothing was done.
+        current_app.logger.error(
+            "rate-limit storage unavailable on %s %s: %s",
+            request.method,
+            request.path,
+            type(exc.storage_error).__name__,
+        )
+        db.session.rollback()
+        response = make_response(error_response(503))
+        response.headers["Retry-After"] = str(STORAGE_RETRY_AFTER)
+        return response
     if isinstance(exc, OperationalError):
         # The database stopped answering mid-request: its transaction is lost (nothing was saved).
         # Say so with a 503, rendered before the rollback, which would expire what the page
