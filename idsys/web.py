@@ -244,8 +244,8 @@ STORAGE_RETRY_AFTER = 30  # seconds: a restarting Redis is usually back within t
 def _handle_unexpected(exc: Exception) -> Any:
     if isinstance(exc, StorageError):
         # The rate-limit store (Redis) is unreachable. Refuse rather than serve without limits:
-        # they are what stops guessing card numbers and passwords. Checked before the view ran,
-        # so nothing was done.
+        # they are what stops guessing card numbers and passwords. Raised here by the check
+        # that runs before the view, so nothing was done.
         current_app.logger.error(
             "rate-limit storage unavailable on %s %s: %s",
             request.method,
