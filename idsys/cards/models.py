@@ -86,6 +86,8 @@ class PrintBatch(Base):
     render_layout: Mapped[str | None] = mapped_column(String(16))
     render_done: Mapped[int] = mapped_column(Integer, default=0)
     render_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Written with every card rendered: a rendering whose worker died stops beating.
+    render_beat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     render_finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     render_error: Mapped[str | None] = mapped_column(String(200))
 

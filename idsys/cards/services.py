@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
@@ -299,6 +300,73 @@ def batch_faces(
         yield card_face(keys, item.card, applicant, policy, issuer, labels)
 
 
+# -- rendering a batch's PDF ---------------------------------------------------------------------
+
+# A rendering writes a heartbeat with every card (a card takes well under a second); one that has
+# not beaten for this long died with its worker (a restart, a deploy, a database gone too long).
+RENDER_STALLED_AFTER = timedelta(minutes=2)
+
+
+class RenderState(StrEnum):
+    NONE = "none"
+    RUNNING = "running"
+    STALLED = "stalled"
+    FINISHED = "finished"
+    FAILED = "failed"
+
+
+class RenderRunning(CardError):
+    def __init__(self) -> None:
+        super().__init__("This batch's PDF is already being prepared.")
+
+
+class RenderSuperseded(CardError):
+    """Raised inside a rendering that a newer one replaced: it stops and leaves the batch alone."""
+
+
+def render_state(batch: PrintBatch, now: datetime) -> RenderState:
+    """Where the batch's latest PDF rendering stands, as of ``now``."""
+    if batch.render_started_at is None:
+        return RenderState.NONE
+    if batch.render_error is not None:
+        return RenderState.FAILED
+    if batch.render_finished_at is not None:
+        return RenderState.FINISHED
+    beat = batch.render_beat_at or batch.render_started_at
+    if _aware(now) - _aware(beat) > RENDER_STALLED_AFTER:
+        return RenderState.STALLED
+    return RenderState.RUNNING
+
+
+def start_render(batch: PrintBatch, layout: Layout, directory: Path, now: datetime) -> datetime:
+    """Record a new rendering of ``batch`` and return its token (its start time), which the
+    rendering job passes to `render_is_current`. Refused (RenderRunning) while one is running;
+    a stalled one is replaced, and the partial file it left behind deleted."""
+    if render_state(batch, now) is RenderState.RUNNING:
+        raise RenderRunning()
+    discard_partial_files(directory, batch.id)
+    batch.render_layout = layout
+    batch.render_done = 0
+    batch.render_started_at = batch.render_beat_at = now
+    batch.render_finished_at = None
+    batch.render_error = None
+    return now
+
+
+def render_is_current(session: Session, batch_id: int, token: datetime) -> bool:
+    """Whether the rendering that started at ``token`` is still the batch's latest: read from
+    the database, since the one that replaced it runs in another thread or process."""
+    started = session.scalar(select(PrintBatch.render_started_at).where(PrintBatch.id == batch_id))
+    return started is not None and _aware(started) == _aware(token)
+
+
+def discard_partial_files(directory: Path, batch_id: int) -> None:
+    """Delete the temporary files a rendering killed mid-way left (they hold personal data)."""
+    if directory.is_dir():
+        for partial in directory.glob(f".batch-{batch_id}-*.pdf"):
+            partial.unlink(missing_ok=True)
+
+
 def render_batch_file(
     session: Session,
     keys: KeyRing,
@@ -369,6 +437,7 @@ def mark_batch_printed(
     if spool is not None:
         for layout in LAYOUTS:
             (spool / f"batch-{batch.id}-{layout}.pdf").unlink(missing_ok=True)
+        discard_partial_files(spool, batch.id)
 
 
 def hand_over(

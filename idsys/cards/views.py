@@ -144,16 +144,13 @@ def batch(batch_id: int) -> Any:
         layout: (_spool() / f"batch-{batch_id}-{layout}.pdf").exists()
         for layout in services.LAYOUTS
     }
-    rendering = (
-        item_batch.render_started_at is not None
-        and item_batch.render_finished_at is None
-        and item_batch.render_error is None
-    )
+    state = services.render_state(item_batch, datetime.now(UTC))
     return render_template(
         "cards/batch.html",
         batch=item_batch,
         files=files,
-        rendering=rendering,
+        rendering=state is services.RenderState.RUNNING,
+        stalled=state is services.RenderState.STALLED,
         form=RenderForm(),
         confirm=ConfirmForm(),
         display=display_number,
@@ -164,17 +161,19 @@ def batch(batch_id: int) -> Any:
 @roles_required(*COUNTER)
 def batch_progress(batch_id: int) -> Any:
     item_batch = _batch_or_404(batch_id)
+    state = services.render_state(item_batch, datetime.now(UTC))
     return jsonify(
         {
             "done": item_batch.render_done,
             "total": len(item_batch.items),
             "finished": item_batch.render_finished_at is not None,
+            "stalled": state is services.RenderState.STALLED,
             "error": item_batch.render_error,
         }
     )
 
 
-def _render_job(app: Flask, batch_id: int, layout: services.Layout) -> None:
+def _render_job(app: Flask, batch_id: int, layout: services.Layout, token: datetime) -> None:
     """Render in its own app context and session; progress is committed as it goes.
 
     When the database stops answering, the job waits for it (up to DATABASE_WAIT seconds) and
@@ -185,7 +184,7 @@ def _render_job(app: Flask, batch_id: int, layout: services.Layout) -> None:
     with app.app_context():
         while True:
             try:
-                _render_once(app, batch_id, layout)
+                _render_once(app, batch_id, layout, token)
                 return
             except OperationalError:
                 db.session.rollback()
@@ -199,14 +198,18 @@ def _render_job(app: Flask, batch_id: int, layout: services.Layout) -> None:
                 pause = min(pause * 2, 5.0)
 
 
-def _render_once(app: Flask, batch_id: int, layout: services.Layout) -> None:
+def _render_once(app: Flask, batch_id: int, layout: services.Layout, token: datetime) -> None:
+    """One attempt; it leaves the batch alone once a newer rendering has replaced it."""
     session = db.session
     item_batch = session.get(PrintBatch, batch_id)
-    if item_batch is None:
+    if item_batch is None or not services.render_is_current(session, batch_id, token):
         return
 
     def progress(done: int, _total: int) -> None:
+        if not services.render_is_current(session, batch_id, token):
+            raise services.RenderSuperseded()
         item_batch.render_done = done
+        item_batch.render_beat_at = datetime.now(UTC)
         session.commit()
 
     try:
@@ -221,8 +224,13 @@ def _render_once(app: Flask, batch_id: int, layout: services.Layout) -> None:
             directory=_spool(),
             progress=progress,
         )
+    except services.RenderSuperseded:
+        session.rollback()
+        return
     except OSError as exc:
         session.rollback()
+        if not services.render_is_current(session, batch_id, token):
+            return
         item_batch.render_error = (
             f"The PDF could not be written ({exc.strerror or exc}). Free disk space on "
             "the server and render again; the batch is unchanged."
@@ -232,8 +240,12 @@ def _render_once(app: Flask, batch_id: int, layout: services.Layout) -> None:
     except Exception as exc:
         session.rollback()
         app.logger.exception("rendering batch %s failed", batch_id)
+        if not services.render_is_current(session, batch_id, token):
+            return
         item_batch.render_error = f"Rendering failed: {exc}"[:200]
     else:
+        if not services.render_is_current(session, batch_id, token):
+            return  # its file is complete, but the newer rendering's state is not its to set
         item_batch.render_finished_at = datetime.now(UTC)
     session.commit()
 
@@ -246,17 +258,19 @@ def render(batch_id: int) -> Any:
     if not form.validate_on_submit():
         abort(400)
     layout: services.Layout = form.layout.data
-    item_batch.render_layout = layout
-    item_batch.render_done = 0
-    item_batch.render_started_at = datetime.now(UTC)
-    item_batch.render_finished_at = None
-    item_batch.render_error = None
+    try:
+        token = services.start_render(item_batch, layout, _spool(), datetime.now(UTC))
+    except services.RenderRunning:
+        db.session.rollback()
+        flash(_("This batch's PDF is already being prepared; it shows here when ready."), "info")
+        return redirect(url_for("cards.batch", batch_id=batch_id))
     db.session.commit()
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if current_app.config["CARD_RENDER_INLINE"]:
-        _render_job(app, batch_id, layout)
+        _render_job(app, batch_id, layout, token)
     else:
-        threading.Thread(target=_render_job, args=(app, batch_id, layout), daemon=True).start()
+        job = threading.Thread(target=_render_job, args=(app, batch_id, layout, token), daemon=True)
+        job.start()
     return redirect(url_for("cards.batch", batch_id=batch_id))
 
 

@@ -188,7 +188,7 @@ def test_print_queue_through_the_web(
     )
     assert rendered.status_code == 302
     progress = supervisor.get(f"{batch_url}/progress").json
-    assert progress == {"done": 1, "total": 1, "finished": True, "error": None}
+    assert progress == {"done": 1, "total": 1, "finished": True, "stalled": False, "error": None}
     download = supervisor.get(f"{batch_url}/download/sheet_letter")
     assert download.status_code == 200 and download.data.startswith(b"%PDF")
     assert (
