@@ -75,6 +75,11 @@ def _post(app: Flask, key: str, body: dict[str, Any]) -> Any:
     )
 
 
+def _partner_id(app: Flask, key: str) -> int:
+    with app.app_context():
+        return services.authenticate(db.session, key).id
+
+
 def test_quota_counts_and_audits_each_check_exactly_once(own_app: Flask, keys: KeyRing) -> None:
     qr, key = _card_and_partner(own_app, keys, quota=3)
     # The first check of the day creates the counter row; the next two take the one-statement
@@ -83,16 +88,11 @@ def test_quota_counts_and_audits_each_check_exactly_once(own_app: Flask, keys: K
     assert codes == [200, 200, 200, 429]
     with own_app.app_context():
         assert db.session.scalars(select(PartnerUsage.count)).all() == [3]
-    partner_id = key_partner(own_app, key)
+    partner_id = _partner_id(own_app, key)
     assert _intake(own_app) == {
         f"partner={partner_id};valid": 3,
         "daily_quota_exceeded": 1,
     }
-
-
-def key_partner(app: Flask, key: str) -> int:
-    with app.app_context():
-        return services.authenticate(db.session, key).id
 
 
 def test_results_that_name_no_card_are_counted_and_audited_too(
