@@ -174,38 +174,6 @@ _intake_t, _events_t = table_of(AuditIntake), table_of(AuditEvent)
 _INTAKE_INSERT = insert(_intake_t)
 
 
-def record_deferred(
-    session: Session,
-    keys: KeyRing,
-    actor: Actor,
-    action: str,
-    *,
-    outcome: Outcome = Outcome.SUCCESS,
-    target_type: str | None = None,
-    target_id: str | int | None = None,
-    detail: str | None = None,
-    now: datetime | None = None,
-) -> None:
-    """Record an event in the caller's transaction without waiting for the chain lock.
-
-    For events that come by the hundred per second (partner verifications): every audited
-    transaction locks the chain head until it commits, which would queue them one behind the
-    other. The row is MACed on its own at once, so it is tamper-evident before it is sealed, and
-    `seal_intake` appends it to the chain, in order, within seconds.
-    """
-    values = deferred_values(
-        keys,
-        actor,
-        action,
-        outcome=outcome,
-        target_type=target_type,
-        target_id=target_id,
-        detail=detail,
-        now=now,
-    )
-    insert_deferred(session, values)
-
-
 def deferred_values(
     keys: KeyRing,
     actor: Actor,
@@ -217,15 +185,22 @@ def deferred_values(
     detail: str | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """A deferred event's intake row, MACed, for a caller that writes it itself: with
-    `insert_deferred`, or as the parameters of an `insert_deferred_from` statement."""
+    """An event to record without waiting for the chain lock: its intake row, MACed, written
+    with `insert_deferred` or as the parameters of an `insert_deferred_from` statement.
+
+    For events that come by the hundred per second (partner verifications): every audited
+    transaction locks the chain head until it commits, which would queue them one behind the
+    other. The row is MACed on its own at once, so it is tamper-evident before it is sealed, and
+    `seal_intake` appends it to the chain, in order, within seconds.
+    """
     fields = _event(actor, action, outcome, target_type, target_id, detail, now)
     kid, mac = keys.mac(KeyPurpose.AUDIT, _intake_content(fields))
     return {**fields, "key_id": kid, "mac": mac.hex()}
 
 
 def insert_deferred(session: Session, values: Mapping[str, Any]) -> None:
-    """Write a `deferred_values` row in the caller's transaction."""
+    """Write a `deferred_values` row in the caller's transaction (it commits or rolls back with
+    the action)."""
     session.connection().execute(_INTAKE_INSERT, dict(values))
 
 

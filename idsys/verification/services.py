@@ -27,7 +27,6 @@ from idsys.audit.services import (
     insert_deferred,
     insert_deferred_from,
     record,
-    record_deferred,
 )
 from idsys.cards.models import Card, CardStatus, public_status
 from idsys.cards.numbers import InvalidCardNumber
@@ -578,8 +577,7 @@ def record_check(
 def audit_refusal(
     session: Session, keys: KeyRing, partner: PartnerContext | None, code: str
 ) -> None:
-    record_deferred(
-        session,
+    refusal = deferred_values(
         keys,
         Actor(None, PARTNER_ACTOR_ROLE),
         "verification.refused",
@@ -588,6 +586,7 @@ def audit_refusal(
         outcome=Outcome.DENIED,
         detail=code[:64],
     )
+    insert_deferred(session, refusal)
 
 
 # -- status list ----------------------------------------------------------------------------------

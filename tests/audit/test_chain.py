@@ -188,12 +188,11 @@ def test_deferred_events_are_sealed_in_order(app: Flask, session: Session, keys:
     from sqlalchemy import select
 
     from idsys.audit.models import AuditEvent, AuditIntake
-    from idsys.audit.services import pending_intake, record_deferred, seal_all
+    from idsys.audit.services import deferred_values, insert_deferred, pending_intake, seal_all
 
     record(session, keys, SYSTEM, "before")
     for i in range(5):
-        record_deferred(
-            session,
+        event = deferred_values(
             keys,
             Actor(None, "partner"),
             "verification.check",
@@ -201,6 +200,7 @@ def test_deferred_events_are_sealed_in_order(app: Flask, session: Session, keys:
             target_id=i,
             detail="partner=1;valid",
         )
+        insert_deferred(session, event)
     session.commit()
     assert pending_intake(session, keys) == (5, None)
     assert verify_chain(session, keys).ok  # the chain itself is whole; five wait outside it
@@ -219,10 +219,9 @@ def test_altered_intake_row_is_detected_and_sealed_as_evidence(
     from sqlalchemy import select
 
     from idsys.audit.models import AuditEvent
-    from idsys.audit.services import pending_intake, record_deferred, seal_all
+    from idsys.audit.services import deferred_values, insert_deferred, pending_intake, seal_all
 
-    record_deferred(
-        session,
+    event = deferred_values(
         keys,
         Actor(None, "partner"),
         "verification.check",
@@ -230,6 +229,7 @@ def test_altered_intake_row_is_detected_and_sealed_as_evidence(
         target_id=7,
         detail="partner=1;valid",
     )
+    insert_deferred(session, event)
     session.commit()
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("DROP TRIGGER audit_intake_no_update ON audit_intake"))
@@ -248,9 +248,9 @@ def test_altered_intake_row_is_detected_and_sealed_as_evidence(
 
 
 def test_intake_refuses_updates(session: Session, keys: KeyRing) -> None:
-    from idsys.audit.services import record_deferred
+    from idsys.audit.services import deferred_values, insert_deferred
 
-    record_deferred(session, keys, SYSTEM, "x")
+    insert_deferred(session, deferred_values(keys, SYSTEM, "x"))
     session.commit()
     with pytest.raises(DatabaseError, match="append-only"):
         session.execute(text("UPDATE audit_intake SET detail = 'y'"))
