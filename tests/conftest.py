@@ -32,6 +32,7 @@ from idsys import create_app
 from idsys.applications import services as applicants
 from idsys.applications.models import Applicant, ApplicationKind
 from idsys.applications.profile import Address, ApplicantProfile
+from idsys.audit.services import SYSTEM
 from idsys.auth import services as auth
 from idsys.auth.models import Role, StaffUser
 from idsys.cards import services as cards
@@ -41,6 +42,8 @@ from idsys.crypto.totp import current_code
 from idsys.db import db, make_engine
 from idsys.i18n import compile_catalogues
 from idsys.policy import PresentedDocument
+from idsys.verification import services as partners
+from idsys.verification.models import PartnerKind, Scope
 
 PG_URL = os.environ.get("IDSYS_TEST_DATABASE_URL", "").strip()
 REDIS_URL = os.environ.get("IDSYS_TEST_REDIS_URL", "").strip()
@@ -184,7 +187,7 @@ def make_user(app: Flask, keys: KeyRing) -> Any:
             user, _ = auth.create_user(
                 db.session,
                 keys,
-                auth.SYSTEM,
+                SYSTEM,
                 username=name,
                 display_name=name.title(),
                 role=role,
@@ -251,7 +254,7 @@ def make_applicant(app: Flask, keys: KeyRing) -> Any:
             applicant = applicants.create_applicant(
                 db.session,
                 keys,
-                auth.SYSTEM,
+                SYSTEM,
                 profile or sample_profile(),
                 photo=photo,
                 today=date(2026, 11, 22),
@@ -414,6 +417,30 @@ def needs_redis() -> str:
     if not REDIS_URL:
         pytest.skip("IDSYS_TEST_REDIS_URL is not set: no Redis server to test against")
     return REDIS_URL
+
+
+def register_partner(
+    keys: KeyRing,
+    *,
+    name: str = "Branch library",
+    kind: PartnerKind = PartnerKind.LIBRARY,
+    scope: Scope = Scope.STATUS,
+    quota: int = 100,
+    contact: str = "",
+) -> str:
+    """Register a partner in the current app context and commit; returns its API key."""
+    _, key = partners.create_partner(
+        db.session,
+        keys,
+        SYSTEM,
+        name=name,
+        kind=kind,
+        contact=contact,
+        scope=scope,
+        daily_quota=quota,
+    )
+    db.session.commit()
+    return key
 
 
 def needs_postgres() -> str:

@@ -22,11 +22,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from idsys.audit.services import SYSTEM
 from idsys.crypto import KeyRing
-from idsys.db import db
-from idsys.verification import services
-from idsys.verification.models import PartnerKind, Scope
+from idsys.verification.models import Scope
+from tests.conftest import register_partner
 
 CHECKS = [
     not_a_server_error,
@@ -41,17 +39,7 @@ def partner_key(app: Flask, keys: KeyRing, make_card: Any) -> str:
     """A photo-scope key (the widest answers), and a printed card for it to find."""
     make_card(printed=True)
     with app.app_context():
-        _, key = services.create_partner(
-            db.session,
-            keys,
-            SYSTEM,
-            name="Schema library",
-            kind=PartnerKind.LIBRARY,
-            contact="",
-            scope=Scope.PHOTO,
-            daily_quota=1_000_000,
-        )
-        db.session.commit()
+        key = register_partner(keys, name="Schema library", scope=Scope.PHOTO, quota=1_000_000)
     return key
 
 

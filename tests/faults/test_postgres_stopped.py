@@ -21,14 +21,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import event, func, select
 
 from idsys.applications.models import Application
-from idsys.audit.services import SYSTEM
 from idsys.cards import services as cards
 from idsys.cards.models import BatchItem, Card, PrintBatch
 from idsys.crypto import KeyRing
 from idsys.db import db
-from idsys.verification import services as partners
-from idsys.verification.models import PartnerKind, Scope
-from tests.conftest import PASSWORD, build_app, csrf_token, migrate_to_head
+from tests.conftest import PASSWORD, build_app, csrf_token, migrate_to_head, register_partner
 from tests.faults.support import (
     ScratchPostgres,
     Staff,
@@ -179,17 +176,7 @@ def test_partner_api_answers_503_while_the_database_is_stopped(
 ) -> None:
     app, _ = setup
     with app.app_context():
-        _, key = partners.create_partner(
-            db.session,
-            keys,
-            SYSTEM,
-            name="Branch library",
-            kind=PartnerKind.LIBRARY,
-            contact="",
-            scope=Scope.STATUS,
-            daily_quota=100,
-        )
-        db.session.commit()
+        key = register_partner(keys)
     client = app.test_client()
     headers = {"Authorization": f"Bearer {key}"}
     server.stop("immediate")

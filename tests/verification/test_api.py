@@ -28,7 +28,7 @@ from idsys.db import db
 from idsys.verification import services
 from idsys.verification.models import PartnerKind, Scope
 from idsys.verification.offline import check as offline_check
-from tests.conftest import TODAY, sample_profile
+from tests.conftest import TODAY, register_partner, sample_profile
 
 OPENAPI = json.loads(
     (Path(__file__).resolve().parents[2] / "idsys" / "verification" / "openapi.json").read_text()
@@ -56,18 +56,9 @@ def conforms(response: Any, path: str = "/api/v1/verifications", method: str = "
 def partner(app: Flask, keys: KeyRing) -> Any:
     def make(scope: Scope = Scope.STATUS, quota: int = 100) -> str:
         with app.app_context():
-            _, key = services.create_partner(
-                db.session,
-                keys,
-                SYSTEM,
-                name=f"Library {scope}",
-                kind=PartnerKind.LIBRARY,
-                contact="desk",
-                scope=scope,
-                daily_quota=quota,
+            return register_partner(
+                keys, name=f"Library {scope}", scope=scope, quota=quota, contact="desk"
             )
-            db.session.commit()
-            return key
 
     return make
 
@@ -315,17 +306,7 @@ def test_daily_quota(client: FlaskClient, partner: Any) -> None:
 def test_rate_limit_per_key(app_factory: Any, keys: KeyRing) -> None:
     app = app_factory(PARTNER_RATE_LIMIT="2 per minute")
     with app.app_context():
-        _, key = services.create_partner(
-            db.session,
-            keys,
-            SYSTEM,
-            name="Bank",
-            kind=PartnerKind.BANK,
-            contact="",
-            scope=Scope.STATUS,
-            daily_quota=100,
-        )
-        db.session.commit()
+        key = register_partner(keys, name="Bank", kind=PartnerKind.BANK)
     client = app.test_client()
     codes = [_post(client, key, {"qr": "x"}).status_code for _ in range(3)]
     assert codes == [200, 200, 429]

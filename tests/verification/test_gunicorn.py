@@ -11,13 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from idsys.audit.services import SYSTEM
 from idsys.crypto import KeyRing
-from idsys.db import db
 from idsys.i18n import missing_catalogues
-from idsys.verification import services
-from idsys.verification.models import PartnerKind, Scope
-from tests.conftest import build_app, migrate_to_head, needs_postgres, needs_redis
+from tests.conftest import build_app, migrate_to_head, needs_postgres, needs_redis, register_partner
 from tests.servers import free_port, scratch_database, server_env, start_gunicorn
 
 LIMIT = 10
@@ -57,17 +53,7 @@ def test_rate_limit_holds_across_two_gunicorn_workers(keys: KeyRing, tmp_path: P
         app = build_app(db_url, tmp_path / "instance", keys)
         migrate_to_head(app)
         with app.app_context():
-            _, key = services.create_partner(
-                db.session,
-                keys,
-                SYSTEM,
-                name="Branch library",
-                kind=PartnerKind.LIBRARY,
-                contact="",
-                scope=Scope.STATUS,
-                daily_quota=1000,
-            )
-            db.session.commit()
+            key = register_partner(keys, quota=1000)
         app.extensions["idsys.db"].engine.dispose()
         port = free_port()
         log = tmp_path / "access.log"

@@ -12,12 +12,11 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from idsys.audit.services import SYSTEM
 from idsys.crypto import KeyRing
 from idsys.crypto.base45 import b45encode
 from idsys.db import db
-from idsys.verification import services
-from idsys.verification.models import PartnerKind, Scope
+from idsys.verification.models import Scope
+from tests.conftest import register_partner
 
 BASE45 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
 
@@ -27,17 +26,7 @@ def api(app: Flask, keys: KeyRing, make_card: Any) -> tuple[FlaskClient, str, st
     """A client, a partner key with the widest scope, and a genuine QR text."""
     card_id, _ = make_card(printed=True)
     with app.app_context():
-        _, key = services.create_partner(
-            db.session,
-            keys,
-            SYSTEM,
-            name="Fuzz Library",
-            kind=PartnerKind.LIBRARY,
-            contact="",
-            scope=Scope.PHOTO,
-            daily_quota=1_000_000,
-        )
-        db.session.commit()
+        key = register_partner(keys, name="Fuzz Library", scope=Scope.PHOTO, quota=1_000_000)
         from idsys.applications.models import Applicant
         from idsys.cards import services as cards
         from idsys.cards.models import Card

@@ -22,8 +22,15 @@ from idsys.cards import services as cards
 from idsys.crypto import KeyRing
 from idsys.db import db
 from idsys.verification import services
-from idsys.verification.models import PartnerKind, PartnerUsage, Scope
-from tests.conftest import TODAY, build_app, migrate_to_head, needs_postgres, sample_profile
+from idsys.verification.models import PartnerUsage
+from tests.conftest import (
+    TODAY,
+    build_app,
+    migrate_to_head,
+    needs_postgres,
+    register_partner,
+    sample_profile,
+)
 from tests.servers import scratch_database
 
 
@@ -47,17 +54,8 @@ def _card_and_partner(app: Flask, keys: KeyRing, quota: int) -> tuple[str, str]:
         )
         card = cards.new_card(db.session, keys, rules, applicant, None, TODAY)
         card.status = "active"
-        _, key = services.create_partner(
-            db.session,
-            keys,
-            SYSTEM,
-            name="Branch library",
-            kind=PartnerKind.LIBRARY,
-            contact="",
-            scope=Scope.STATUS,
-            daily_quota=quota,
-        )
         db.session.commit()
+        key = register_partner(keys, quota=quota)
         return cards.qr_text(keys, card, applicant, rules, "https://id.example.org"), key
 
 
