@@ -171,6 +171,22 @@ def session(app: Flask) -> Iterator[Session]:
         yield db.session
 
 
+def add_staff(keys: KeyRing, name: str, role: Role, password: str = PASSWORD) -> StaffUser:
+    """A staff account in the current app context that has already chosen its own password
+    (not committed)."""
+    user, _ = auth.create_user(
+        db.session,
+        keys,
+        SYSTEM,
+        username=name,
+        display_name=name.title(),
+        role=role,
+        password=password,
+    )
+    user.must_change_password = False
+    return user
+
+
 @pytest.fixture
 def make_user(app: Flask, keys: KeyRing) -> Any:
     """Create a ready-to-use staff account (own password chosen, optional TOTP)."""
@@ -184,16 +200,7 @@ def make_user(app: Flask, keys: KeyRing) -> Any:
     ) -> StaffUser:
         with app.app_context():
             name = username or f"{role.value}{db.session.query(StaffUser).count() + 1}"
-            user, _ = auth.create_user(
-                db.session,
-                keys,
-                SYSTEM,
-                username=name,
-                display_name=name.title(),
-                role=role,
-                password=password,
-            )
-            user.must_change_password = False
+            user = add_staff(keys, name, role, password)
             if totp:
                 secret = auth.start_totp_enrolment()
                 auth.confirm_totp_enrolment(db.session, keys, user, secret, current_code(secret))

@@ -26,7 +26,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, delete, func, insert, select
+from sqlalchemy import ColumnElement, Subquery, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -216,6 +216,14 @@ def count_span(session: Session, policy: Policy, first: date, span: Span) -> Cou
         key = Key(month, measure, site or NOT_RECORDED, dimension, category or NOT_RECORDED)
         counts[key] += n
 
+    def add_by_site(rows: Subquery, measure: Measure, dimension: Dimension) -> None:
+        """Count ``rows`` (columns ``site`` and ``category``) by both."""
+        query = select(rows.c.site, rows.c.category, func.count()).group_by(
+            rows.c.site, rows.c.category
+        )
+        for site, category, n in session.execute(query):
+            add(measure, site, dimension, category, n)
+
     submitted = select(Application.site, func.count()).where(
         Application.submitted_at >= start, Application.submitted_at < end
     )
@@ -261,7 +269,7 @@ def count_span(session: Session, policy: Policy, first: date, span: Span) -> Cou
         )
     )
     released = (
-        select(_CARD_SITE.label("site"), BatchItem.kind.label("kind"))
+        select(_CARD_SITE.label("site"), BatchItem.kind.label("category"))
         .select_from(BatchItem)
         .join(Card, Card.id == BatchItem.card_id)
         .outerjoin(_CARD_APPLICATION, _CARD_APPLICATION.id == Card.application_id)
@@ -271,14 +279,10 @@ def count_span(session: Session, policy: Policy, first: date, span: Span) -> Cou
         )
         .subquery()
     )
-    cards = select(released.c.site, released.c.kind, func.count()).group_by(
-        released.c.site, released.c.kind
-    )
-    for card_site, kind, n in session.execute(cards):
-        add(Measure.CARD, card_site, Dimension.KIND, kind, n)
+    add_by_site(released, Measure.CARD, Dimension.KIND)
 
-    revoked_rows = (
-        select(_CARD_SITE.label("site"), Card.revocation_reason.label("reason"))
+    revoked = (
+        select(_CARD_SITE.label("site"), Card.revocation_reason.label("category"))
         .select_from(Card)
         .outerjoin(_CARD_APPLICATION, _CARD_APPLICATION.id == Card.application_id)
         .where(
@@ -288,11 +292,7 @@ def count_span(session: Session, policy: Policy, first: date, span: Span) -> Cou
         )
         .subquery()
     )
-    revoked = select(revoked_rows.c.site, revoked_rows.c.reason, func.count()).group_by(
-        revoked_rows.c.site, revoked_rows.c.reason
-    )
-    for card_site, reason, n in session.execute(revoked):
-        add(Measure.REVOKED, card_site, Dimension.REASON, reason, n)
+    add_by_site(revoked, Measure.REVOKED, Dimension.REASON)
 
     verified = (
         select(Partner.kind, func.sum(PartnerUsage.count))

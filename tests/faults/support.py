@@ -26,14 +26,19 @@ from PIL import Image
 
 from idsys.applications import services as applicants
 from idsys.applications.models import ApplicationKind
-from idsys.audit.services import SYSTEM, Actor
-from idsys.auth import services as auth
+from idsys.audit.services import Actor
 from idsys.auth.models import Role
 from idsys.cards import services as cards
 from idsys.cards.labels import card_labels
 from idsys.crypto import KeyRing
 from idsys.db import db
-from tests.conftest import PASSWORD, TODAY, mexico_city_documents, photo_bytes, sample_profile
+from tests.conftest import (
+    TODAY,
+    add_staff,
+    mexico_city_documents,
+    photo_bytes,
+    sample_profile,
+)
 from tests.servers import ISSUER, free_port
 
 GIVEN_NAMES = ("Ana", "Luis", "Marta", "Tomás", "Inés", "Joaquín", "Rosa", "Pablo", "Elena", "Iker")
@@ -180,16 +185,7 @@ def make_staff(app: Flask, keys: KeyRing) -> Staff:
     with app.app_context():
         ids = []
         for name, role in (("clerk1", Role.CLERK), ("supervisor1", Role.SUPERVISOR)):
-            user, _ = auth.create_user(
-                db.session,
-                keys,
-                SYSTEM,
-                username=name,
-                display_name=name.title(),
-                role=role,
-                password=PASSWORD,
-            )
-            user.must_change_password = False
+            user = add_staff(keys, name, role)
             db.session.flush()
             ids.append(user.id)
         db.session.commit()

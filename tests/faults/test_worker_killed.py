@@ -13,13 +13,11 @@ import math
 import os
 import signal
 import socket
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import psycopg
 import pytest
 from sqlalchemy import select
 
@@ -37,7 +35,7 @@ from tests.faults.support import (
     wait_until,
     worker_pids,
 )
-from tests.servers import ISSUER, free_port, server_env, start_gunicorn
+from tests.servers import ISSUER, free_port, scratch_database, server_env, start_gunicorn
 
 
 def _send_buffer_max() -> int:
@@ -59,14 +57,8 @@ def database_url(tmp_path: Path) -> Iterator[str]:
     if not PG_URL:
         yield f"sqlite:///{tmp_path / 'served.sqlite3'}"
         return
-    name = f"idsys_faults_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield PG_URL.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(PG_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(PG_URL, "idsys_faults") as url:
+        yield url
 
 
 class Browser:

@@ -616,6 +616,17 @@ def test_pre_application_days_and_pickup_are_read(tmp_path: Path) -> None:
     assert policy.pickup.hours.get("fr") == "Weekdays 9 to 5"  # undeclared: English
 
 
+def _privacy_refusal(tmp_path: Path, setting: str) -> tuple[str, str]:
+    """Where and why a policy with ``setting`` in its [privacy] table is refused."""
+    text = mutate(
+        '[[documents]]\ncode = "passport"',
+        f'[privacy]\n{setting}\n\n[[documents]]\ncode = "passport"',
+    )
+    with pytest.raises(PolicyError) as caught:
+        load_policy(write(tmp_path, text))
+    return caught.value.location, caught.value.problem
+
+
 @pytest.mark.parametrize(
     ("setting", "problem"),
     [
@@ -632,13 +643,7 @@ def test_pre_application_days_and_pickup_are_read(tmp_path: Path) -> None:
     ],
 )
 def test_pre_application_days_is_validated(tmp_path: Path, setting: str, problem: str) -> None:
-    text = mutate(
-        '[[documents]]\ncode = "passport"',
-        f'[privacy]\n{setting}\n\n[[documents]]\ncode = "passport"',
-    )
-    with pytest.raises(PolicyError) as caught:
-        load_policy(write(tmp_path, text))
-    assert (caught.value.location, caught.value.problem) == ("privacy", problem)
+    assert _privacy_refusal(tmp_path, setting) == ("privacy", problem)
 
 
 def test_pickup_needs_every_declared_language(tmp_path: Path) -> None:
@@ -686,10 +691,4 @@ def test_small_cell_threshold_defaults_to_ten_and_is_read(tmp_path: Path) -> Non
     ],
 )
 def test_small_cell_threshold_is_validated(tmp_path: Path, setting: str, problem: str) -> None:
-    text = mutate(
-        '[[documents]]\ncode = "passport"',
-        f'[privacy]\n{setting}\n\n[[documents]]\ncode = "passport"',
-    )
-    with pytest.raises(PolicyError) as caught:
-        load_policy(write(tmp_path, text))
-    assert (caught.value.location, caught.value.problem) == ("privacy", problem)
+    assert _privacy_refusal(tmp_path, setting) == ("privacy", problem)
