@@ -4,7 +4,9 @@ and friendly error pages (JSON for the API)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -272,6 +274,40 @@ def _handle_unexpected(exc: Exception) -> Any:
     return error_response(500)
 
 
+def _uncounted_when_storage_fails(
+    hook: Callable[[Response], Response],
+) -> Callable[[Response], Response]:
+    def after_view(response: Response) -> Response:
+        try:
+            return hook(response)
+        except StorageError as exc:
+            current_app.logger.error(
+                "rate-limit storage unavailable after %s %s: this request was not counted: %s",
+                request.method,
+                request.path,
+                type(exc.storage_error).__name__,
+            )
+            return response
+
+    return after_view
+
+
+def _tolerate_storage_errors_after_the_view(app: Flask) -> None:
+    """Flask-Limiter counts conditional limits (``deduct_when``: pre-applications made, status
+    look-ups missed) after the view, in an after-request hook. If Redis stops answering in
+    between, the view's work is already committed: a 500 ("nothing was saved") would be untrue,
+    and would drop the session with it (a resident's slip). The answer goes out; the request is
+    logged as not counted. The check before the view still refuses with a 503."""
+    if not app.config.get("RATELIMIT_ENABLED", True):
+        return  # no limiter hooks to wrap
+    hooks = app.after_request_funcs.setdefault(None, [])
+    for index, hook in enumerate(hooks):
+        if isinstance(hook, partial) and hook.args == (limiter,):
+            hooks[index] = _uncounted_when_storage_fails(hook)
+            return
+    raise RuntimeError("Flask-Limiter's after-request hook is not where this version put it")
+
+
 def init_app(app: Flask) -> None:
     # Flask's own static view needs a declared audience like every other view.
     setattr(app.view_functions["static"], ACCESS_ATTR, Access(public=True, roles=frozenset()))
@@ -285,6 +321,7 @@ def init_app(app: Flask) -> None:
         sealer.start(app)
 
     app.after_request(_security_headers)
+    _tolerate_storage_errors_after_the_view(app)
     app.register_error_handler(HTTPException, _handle_http)
     app.register_error_handler(Exception, _handle_unexpected)
 
