@@ -47,10 +47,22 @@ PARTNER_ACTOR_ROLE = "partner"
 
 
 class PartnerError(Exception):
-    """Base class; ``code`` is the stable error code of the API, ``status`` its HTTP status."""
+    """Base class; ``code`` is the stable error code of the API, ``status`` its HTTP status,
+    ``partner`` the partner who made the request when it was authenticated (for the audit)."""
 
     code = "partner_error"
     status = 400
+    partner: PartnerContext | None = None
+
+
+class RequestRejected(PartnerError):
+    """A request that cannot be checked as sent: its body, or a mistyped card number."""
+
+    def __init__(
+        self, status: int, code: str, message: str, partner: PartnerContext | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.partner = status, code, partner
 
 
 class AuthFailed(PartnerError):
@@ -443,8 +455,8 @@ def verify(
 
     A QR's signature is checked first, offline-style, with the published keys; the key and the
     card are then read together. Raises AuthFailed or PartnerDisabled (nothing is answered), and
-    InvalidCardNumber for a mistyped number from an authenticated partner. The caller then
-    counts and audits the check with `record_check`.
+    RequestRejected for a mistyped number from an authenticated partner. The caller then
+    counts and audits the check with `record_check`, or audits the refusal.
 
     Reads and writes one statement at a time, each committing on its own where the database
     allows: a verification's one write is a single statement, so a transaction around it would
@@ -479,16 +491,17 @@ def verify(
         row = session.connection().execute(_KEY_AND_CARD, params).first()
     partner = _partner_of(session, parts[1] if parts else None, row)
     if mistyped is not None:
-        raise mistyped
+        raise RequestRejected(422, "invalid_card_number", str(mistyped), partner)
     if invalid is not None:
         return partner, invalid
     card = _card_of(row)
     if isinstance(check, QrCheck):
         return partner, _judge(session, keys, partner, card, today, qr_expired=qr_expired)
     # A wrong date of birth answers exactly like an unknown number, so this cannot be used to
-    # find out whether a number exists.
-    if card is not None and not card.holder_erased:
-        applicant = session.get(Applicant, card.applicant_id)
+    # find out whether a number exists. An erased holder's date of birth is gone: the number
+    # alone proves nothing, and answers the same.
+    if card is not None:
+        applicant = None if card.holder_erased else session.get(Applicant, card.applicant_id)
         if applicant is None or read_profile(keys, applicant).date_of_birth != check.date_of_birth:
             card = None
     return partner, _judge(session, keys, partner, card, today)
@@ -589,6 +602,21 @@ def audit_refusal(
     insert_deferred(session, refusal)
 
 
+def audit_status_list(
+    session: Session, keys: KeyRing, partner: PartnerContext, sequence: int
+) -> None:
+    """Record that a partner fetched the revocation list (which sequence), in its transaction."""
+    fetched = deferred_values(
+        keys,
+        Actor(None, PARTNER_ACTOR_ROLE),
+        "verification.status_list",
+        target_type="partner",
+        target_id=partner.id,
+        detail=f"sequence={sequence}",
+    )
+    insert_deferred(session, fetched)
+
+
 # -- status list ----------------------------------------------------------------------------------
 
 STATUS_LIST_VALIDITY = timedelta(hours=24)
@@ -597,27 +625,33 @@ STATUS_LIST_VALIDITY = timedelta(hours=24)
 def status_list(
     session: Session, keys: KeyRing, *, issuer: str, today: date, now: datetime | None = None
 ) -> tuple[bytes, int]:
-    """The signed list of revoked, unexpired cards, and its sequence number.
+    """The signed list of revoked, unexpired cards (with those of erased holders, as "other"),
+    and its sequence number.
 
-    The sequence is the number of cards ever revoked: revocations are never undone, so it only
-    grows, and an offline verifier can refuse an older list replayed to it.
+    The sequence is the number of cards ever so withdrawn: revocations and erasures are never
+    undone, so it only grows, and an offline verifier can refuse an older list replayed to it.
     """
     now = now or datetime.now(UTC)
+    cards = select(Card.number, Card.revocation_reason, Applicant.erased_at.is_not(None)).join(
+        Applicant, Applicant.id == Card.applicant_id
+    )
+    # A card whose holder was erased is answered "revoked" online; offline checkers must hear
+    # the same. Neither a revocation nor an erasure is ever undone, so the count only grows.
+    withdrawn = (Card.status == CardStatus.REVOKED.value) | (
+        Applicant.erased_at.is_not(None) & (Card.status != CardStatus.PENDING_PRINT.value)
+    )
     sequence = (
-        session.scalar(
-            select(func.count()).select_from(Card).where(Card.status == CardStatus.REVOKED.value)
-        )
-        or 0
+        session.scalar(select(func.count()).select_from(cards.where(withdrawn).subquery())) or 0
     )
     rows = session.execute(
-        select(Card.number, Card.revocation_reason).where(
-            Card.status == CardStatus.REVOKED.value,
-            (Card.expires_on.is_(None)) | (Card.expires_on >= today),
-        )
+        cards.where(withdrawn, (Card.expires_on.is_(None)) | (Card.expires_on >= today))
     ).all()
     kid = keys.active(KeyPurpose.SIGNING).kid
     data = sign_status_list(
-        ((number, public_reason(reason or "other")) for number, reason in rows),
+        (
+            (number, "other" if erased else public_reason(reason or "other"))
+            for number, reason, erased in rows
+        ),
         issuer=issuer,
         issued_at=now,
         next_update=now + STATUS_LIST_VALIDITY,

@@ -25,7 +25,6 @@ from flask_login import current_user
 from idsys.auth.access import public, roles_required
 from idsys.auth.models import Role
 from idsys.auth.services import actor_of
-from idsys.cards.numbers import InvalidCardNumber
 from idsys.crypto import apikeys
 from idsys.db import db
 from idsys.extensions import client_address, csrf, keyring, limiter, policy
@@ -44,6 +43,7 @@ csrf.exempt(api_bp)  # authenticated by API key in a header, never by a cookie
 OPENAPI = Path(__file__).with_name("openapi.json")
 MAX_BODY = 8 * 1024
 BODY_FIELDS = {"qr", "card_number", "date_of_birth"}
+Rejected = services.RequestRejected
 
 
 def api_error(status: int, code: str, message: str) -> Response:
@@ -81,54 +81,58 @@ def _seconds_to_midnight() -> int:
     return max(1, int((midnight - now).total_seconds()))
 
 
-def _parse_body() -> dict[str, Any] | Response:
+def _parse_body() -> dict[str, Any] | Rejected:
+    too_large = Rejected(413, "body_too_large", f"The request body is limited to {MAX_BODY} bytes.")
     if (request.content_length or 0) > MAX_BODY:
-        return api_error(413, "body_too_large", f"The request body is limited to {MAX_BODY} bytes.")
+        return too_large
     if request.mimetype != "application/json":
-        return api_error(415, "unsupported_media_type", "Send the request as application/json.")
+        return Rejected(415, "unsupported_media_type", "Send the request as application/json.")
     raw = request.get_data(cache=False, as_text=False)
     if len(raw) > MAX_BODY:
-        return api_error(413, "body_too_large", f"The request body is limited to {MAX_BODY} bytes.")
+        return too_large
     try:
         body = json.loads(raw)
     except (ValueError, RecursionError):
-        return api_error(400, "invalid_json", "The request body is not valid JSON.")
+        return Rejected(400, "invalid_json", "The request body is not valid JSON.")
     if not isinstance(body, dict):
-        return api_error(400, "invalid_body", "The request body must be a JSON object.")
+        return Rejected(400, "invalid_body", "The request body must be a JSON object.")
     unknown = set(body) - BODY_FIELDS
     if unknown:
-        return api_error(400, "unknown_field", "Unknown field: " + ", ".join(sorted(unknown))[:80])
+        return Rejected(400, "unknown_field", "Unknown field: " + ", ".join(sorted(unknown))[:80])
     has_qr = "qr" in body
     has_number = "card_number" in body or "date_of_birth" in body
     if has_qr == has_number:
-        return api_error(400, "invalid_body", "Send either qr, or card_number and date_of_birth.")
+        return Rejected(400, "invalid_body", "Send either qr, or card_number and date_of_birth.")
     return body
 
 
-def _validate(body: dict[str, Any]) -> services.QrCheck | services.NumberCheck | Response:
+def _validate(
+    body: dict[str, Any],
+) -> services.QrCheck | services.NumberCheck | Rejected:
     """What to check; 422 for values of the wrong shape."""
     if "qr" in body:
         qr = body["qr"]
         if not isinstance(qr, str) or not qr.strip() or len(qr) > 4096:
-            return api_error(422, "invalid_qr", "qr must be the scanned text (1 to 4096 chars).")
+            return Rejected(422, "invalid_qr", "qr must be the scanned text (1 to 4096 chars).")
         return services.QrCheck(qr)
     number, born = body.get("card_number"), body.get("date_of_birth")
     if not isinstance(number, str) or not isinstance(born, str):
-        return api_error(422, "invalid_body", "card_number and date_of_birth must be strings.")
+        return Rejected(422, "invalid_body", "card_number and date_of_birth must be strings.")
     try:
         birth = date.fromisoformat(born) if len(born) == 10 else None
     except ValueError:
         birth = None
     if birth is None:
-        return api_error(422, "invalid_date", "date_of_birth must be a date as YYYY-MM-DD.")
+        return Rejected(422, "invalid_date", "date_of_birth must be a date as YYYY-MM-DD.")
     return services.NumberCheck(number, birth)
 
 
-def _refuse(exc: services.PartnerError, partner: services.PartnerContext | None) -> Response:
-    """Roll back whatever the request did, audit the refusal, answer with its JSON error."""
+def _refuse(exc: services.PartnerError) -> Response:
+    """Roll back whatever the request did, audit the refusal (with the partner, when the key was
+    good), answer with its JSON error."""
     session = db.session
     session.rollback()
-    services.audit_refusal(session, keyring(), partner, exc.code)
+    services.audit_refusal(session, keyring(), exc.partner, exc.code)
     session.commit()
     return api_error(exc.status, exc.code, str(exc))
 
@@ -139,30 +143,25 @@ def _refuse(exc: services.PartnerError, partner: services.PartnerContext | None)
 def verifications() -> Any:
     """Verify a scanned QR, or a card number with the holder's date of birth."""
     session, keys = db.session, keyring()
-    if (request.content_length or 0) > MAX_BODY:
-        return api_error(413, "body_too_large", f"The request body is limited to {MAX_BODY} bytes.")
     body = _parse_body()
-    check = body if isinstance(body, Response) else _validate(body)
-    if isinstance(check, Response):
+    check = body if isinstance(body, Rejected) else _validate(body)
+    if isinstance(check, Rejected):
         # A malformed request is answered only to a partner: the key is checked first.
         try:
-            services.authenticate(session, _api_key())
+            check.partner = services.authenticate(session, _api_key())
         except services.PartnerError as exc:
-            return _refuse(exc, None)
-        session.commit()
-        return check
+            return _refuse(exc)
+        return _refuse(check)
     today = _today()
     try:
         partner, outcome = services.verify(session, keys, _api_key(), check, today=today)
     except services.PartnerError as exc:
-        return _refuse(exc, None)
-    except InvalidCardNumber as exc:
-        session.rollback()
-        return api_error(422, "invalid_card_number", str(exc))
+        return _refuse(exc)
     try:
         services.record_check(session, keys, partner, outcome, today)
     except services.QuotaExceeded as exc:
-        refused = _refuse(exc, partner)
+        exc.partner = partner
+        refused = _refuse(exc)
         refused.headers["Retry-After"] = str(_seconds_to_midnight())
         return refused
     body_out = outcome.as_json()
@@ -175,15 +174,15 @@ def verifications() -> Any:
 @public  # authenticated by API key, below
 def status_list() -> Any:
     """The signed list of revoked cards, for verifiers that work offline between syncs."""
-    session = db.session
+    session, keys = db.session, keyring()
     try:
-        services.authenticate(session, _api_key())
+        partner = services.authenticate(session, _api_key())
     except services.PartnerError as exc:
-        session.rollback()
-        return api_error(exc.status, exc.code, str(exc))
+        return _refuse(exc)
     data, sequence = services.status_list(
-        session, keyring(), issuer=current_app.config["ISSUER"], today=_today()
+        session, keys, issuer=current_app.config["ISSUER"], today=_today()
     )
+    services.audit_status_list(session, keys, partner, sequence)
     session.commit()
     response = Response(data, mimetype="application/cose")
     response.headers["Content-Type"] = 'application/cose; cose-type="cose-sign1"'
