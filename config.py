@@ -163,6 +163,9 @@ class Config:
     RATELIMIT_STRATEGY = "moving-window"
     LOGIN_RATE_LIMIT = "20 per minute"
     PARTNER_RATE_LIMIT = "120 per minute"  # per API key; a busy circulation desk needs ~1/s
+    # Partner API requests refused for their key, per client address: random keys would each
+    # get a fresh per-key bucket, and every refusal writes an audit row.
+    PARTNER_KEY_FAILURE_LIMIT = "20 per minute"
 
     LOGIN_LOCK_THRESHOLD = 5
     LOGIN_LOCK_BASE = timedelta(minutes=1)
@@ -230,6 +233,7 @@ class TestConfig(DevelopmentConfig):
     # Tests that exercise the limiter set their own limit; others must not trip a shared one.
     LOGIN_RATE_LIMIT = "1000 per minute"
     PARTNER_RATE_LIMIT = "100000 per minute"
+    PARTNER_KEY_FAILURE_LIMIT = "100000 per minute"
 
 
 class ProductionConfig(Config):

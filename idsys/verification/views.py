@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import time as clock
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ from flask import (
     current_app,
     flash,
     jsonify,
+    make_response,
     redirect,
     render_template,
     request,
@@ -21,6 +24,8 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user
+from limits import RateLimitItem
+from limits import parse as parse_limit
 
 from idsys.auth.access import public, roles_required
 from idsys.auth.models import Role
@@ -32,6 +37,7 @@ from idsys.policy import local_date
 from idsys.verification import services
 from idsys.verification.forms import KeyActionForm, PartnerEditForm, PartnerForm
 from idsys.verification.models import Partner, PartnerKey, PartnerKind, Scope
+from idsys.web import error_response
 
 api_bp = Blueprint("api", __name__, url_prefix="/api/v1")
 scanner_bp = Blueprint("scanner", __name__, template_folder="templates")
@@ -61,9 +67,38 @@ def _api_key() -> str | None:
 
 
 def _limit_key() -> str:
-    """Rate limits count per API key (its public prefix), or per address without one."""
+    """Rate limits count per API key as presented (its prefix and a digest of its secret, so that
+    wrong secrets sent under a partner's public prefix do not use up that partner's limit), or
+    per address without a well-formed key."""
     parts = apikeys.split_key(_api_key() or "")
-    return f"key:{parts[0]}" if parts else f"ip:{client_address()}"
+    if parts is None:
+        return f"ip:{client_address()}"
+    return f"key:{parts[0]}:{apikeys.digest(parts[1])[:16]}"
+
+
+@lru_cache(maxsize=8)
+def _parsed_limit(text: str) -> RateLimitItem:
+    return parse_limit(text)
+
+
+def _key_failures() -> tuple[RateLimitItem, list[str]]:
+    """Requests refused for their API key count per client address: made-up keys would each
+    get a fresh per-key bucket, and every refusal writes an audit row."""
+    limit = _parsed_limit(current_app.config["PARTNER_KEY_FAILURE_LIMIT"])
+    prefix = current_app.config.get("RATELIMIT_KEY_PREFIX")
+    return limit, [*([prefix] if prefix else []), "partner-key-failures", client_address()]
+
+
+def _key_failure_refused() -> Response | None:
+    """Count one refused key; past the address's limit, the 429 to answer instead (with
+    Retry-After, not audited, as any rate-limited request)."""
+    limit, identifiers = _key_failures()
+    if limiter.limiter.hit(limit, *identifiers):
+        return None
+    reset_at = limiter.limiter.get_window_stats(limit, *identifiers).reset_time
+    response = make_response(error_response(429))
+    response.headers["Retry-After"] = str(max(1, int(reset_at - clock.time())))
+    return response
 
 
 def _partner_limit() -> str:
@@ -129,9 +164,12 @@ def _validate(
 
 def _refuse(exc: services.PartnerError) -> Response:
     """Roll back whatever the request did, audit the refusal (with the partner, when the key was
-    good), answer with its JSON error."""
+    good), answer with its JSON error. Past the address's limit of refused keys the answer is a
+    429, not audited, as any rate-limited request."""
     session = db.session
     session.rollback()
+    if isinstance(exc, services.AuthFailed) and (too_many := _key_failure_refused()):
+        return too_many
     services.audit_refusal(session, keyring(), exc.partner, exc.code)
     session.commit()
     return api_error(exc.status, exc.code, str(exc))

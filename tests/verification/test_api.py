@@ -332,6 +332,43 @@ def test_rate_limit_per_key(app_factory: Any, keys: KeyRing) -> None:
     conforms(response)
 
 
+def test_wrong_secrets_under_a_partners_prefix_do_not_use_up_its_limit(
+    app_factory: Any, keys: KeyRing
+) -> None:
+    """The prefix is public (audit rows, admin pages): a stranger sending made-up secrets under
+    it has a limit of its own, and the partner's key keeps its whole allowance."""
+    app = app_factory(PARTNER_RATE_LIMIT="3 per minute")
+    with app.app_context():
+        key = register_partner(keys, name="Bank", kind=PartnerKind.BANK)
+    forged = f"idsys_{key.split('_')[1]}_" + "c" * 43
+    client = app.test_client()
+    stranger = [_post(client, forged, {"qr": "x"}).status_code for _ in range(4)]
+    assert stranger == [401, 401, 401, 429]
+    assert [_post(client, key, {"qr": "x"}).status_code for _ in range(4)] == [200, 200, 200, 429]
+
+
+def test_made_up_keys_are_limited_per_address(app_factory: Any) -> None:
+    """Each made-up key would have a fresh bucket of its own: refusals for a bad key also count
+    per address, and past that limit nothing more is read or audited."""
+    limited = app_factory(PARTNER_KEY_FAILURE_LIMIT="5 per minute")
+    client = limited.test_client()
+    codes = []
+    for number in range(8):
+        made_up = f"idsys_{number:08d}_" + "b" * 43
+        codes.append(_post(client, made_up, {"qr": "x"}))
+    assert [r.status_code for r in codes] == [401] * 5 + [429] * 3
+    assert codes[-1].json["error"] == "too_many_requests"
+    assert 1 <= int(codes[-1].headers["Retry-After"]) <= 60
+    conforms(codes[-1])
+    # Another address is not affected.
+    other = _post(client, "idsys_99999999_" + "b" * 43, {"qr": "x"},
+                  environ_base={"REMOTE_ADDR": "198.51.100.7"})  # fmt: skip
+    assert other.status_code == 401
+    with limited.app_context():
+        rows = db.session.scalars(select(AuditIntake)).all()
+        assert [r.detail for r in rows] == ["invalid_api_key"] * 6
+
+
 def test_every_call_is_audited_without_the_qr_text(
     app: Flask, client: FlaskClient, keys: KeyRing, make_card: Any, partner: Any
 ) -> None:
