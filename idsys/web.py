@@ -29,6 +29,7 @@ from flask_babel import gettext as _
 from flask_limiter import RateLimitExceeded
 from flask_login import current_user, logout_user
 from flask_wtf.csrf import CSRFError
+from gunicorn.http.errors import NoMoreData, ParseException
 from limits.errors import StorageError
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
@@ -244,6 +245,11 @@ STORAGE_RETRY_AFTER = 30  # seconds: a restarting Redis is usually back within t
 
 
 def _handle_unexpected(exc: Exception) -> Any:
+    if isinstance(exc, ParseException | NoMoreData):
+        # gunicorn reads the body only when the view asks for it, and raises its own errors for
+        # a malformed or truncated chunked body: the client's fault, and nothing was done.
+        db.session.rollback()
+        return error_response(400)
     if isinstance(exc, StorageError):
         # The rate-limit store (Redis) is unreachable. Refuse rather than serve without limits:
         # they are what stops guessing card numbers and passwords. Raised here by the check

@@ -122,7 +122,7 @@ def _parse_body() -> dict[str, Any] | Rejected:
         return too_large
     if request.mimetype != "application/json":
         return Rejected(415, "unsupported_media_type", "Send the request as application/json.")
-    raw = request.get_data(cache=False, as_text=False)
+    raw = request.stream.read(MAX_BODY + 1)  # a chunked body has no length to refuse early
     if len(raw) > MAX_BODY:
         return too_large
     try:
