@@ -166,6 +166,9 @@ class Config:
     # Partner API requests refused for their key, per client address: random keys would each
     # get a fresh per-key bucket, and every refusal writes an audit row.
     PARTNER_KEY_FAILURE_LIMIT = "20 per minute"
+    # Number-and-date-of-birth checks that missed, per card number across partners: the date of
+    # birth must not be found by trying one after another.
+    CARD_NUMBER_MISS_LIMIT = "5 per day"
 
     LOGIN_LOCK_THRESHOLD = 5
     LOGIN_LOCK_BASE = timedelta(minutes=1)
@@ -234,6 +237,7 @@ class TestConfig(DevelopmentConfig):
     LOGIN_RATE_LIMIT = "1000 per minute"
     PARTNER_RATE_LIMIT = "100000 per minute"
     PARTNER_KEY_FAILURE_LIMIT = "100000 per minute"
+    CARD_NUMBER_MISS_LIMIT = "100000 per day"
 
 
 class ProductionConfig(Config):

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -36,11 +37,14 @@ from idsys.audit.services import SYSTEM, Actor, record
 from idsys.auth.models import DEFAULT_SITE, StaffUser
 from idsys.crypto import (
     DataKey,
+    DecryptionError,
     KeyPurpose,
     KeyRing,
+    KeyRingError,
     KeyState,
     WrappedKey,
     blind_index,
+    constant_time_equal,
     new_data_key,
     rewrap,
     unwrap,
@@ -162,6 +166,51 @@ def read_profile(keys: KeyRing, applicant: Applicant) -> ApplicantProfile:
     return ApplicantProfile.from_json(
         dek.decrypt(applicant.profile_ct, _aad(applicant.id, "profile"))
     )
+
+
+# A profile that is never anyone's: opened when a look-up finds no record (birth_date_check).
+_DECOY_PROFILE = ApplicantProfile(given_names="", family_names="", date_of_birth=date(1900, 1, 1))
+
+# Only what comparing a date of birth needs: a look-up that found a record must not fetch more
+# (a photo) than one that did not.
+BIRTH_DATE_COLUMNS = (
+    Applicant.id,
+    Applicant.kek_id,
+    Applicant.wrapped_dek,
+    Applicant.profile_ct,
+    Applicant.erased_at,
+)
+
+
+def birth_date_check(
+    keys: KeyRing, columns: Sequence[Any] | None, claimed: date
+) -> tuple[bool, bool]:
+    """(whether the record is readable, whether ``claimed`` is its date of birth), for a record
+    given as its `BIRTH_DATE_COLUMNS` (or None when there is none).
+
+    The same work is done either way: a throwaway profile is sealed every time and opened in
+    place of a missing or erased record, and the dates are compared in constant time, so the
+    time taken does not tell whether a record exists. A profile that does not decrypt matches
+    nothing.
+    """
+    record = Applicant(**dict(zip(_BIRTH_DATE_NAMES, columns, strict=True))) if columns else None
+    decoy = Applicant(id=uuid.uuid4())
+    seal_profile(keys, decoy, _DECOY_PROFILE)
+    readable = (
+        record is not None
+        and not record.erased
+        and record.profile_ct is not None
+        and record.wrapped_dek is not None
+    )
+    try:
+        stored = read_profile(keys, record if readable and record else decoy).date_of_birth
+    except (ApplicantError, DecryptionError, KeyRingError, ValueError):
+        stored = None
+    matches = constant_time_equal(stored.isoformat() if stored else "", claimed.isoformat())
+    return readable, matches
+
+
+_BIRTH_DATE_NAMES = tuple(column.key for column in BIRTH_DATE_COLUMNS)
 
 
 def read_photo(keys: KeyRing, applicant: Applicant) -> bytes | None:

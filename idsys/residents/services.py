@@ -23,12 +23,9 @@ from idsys.applications.reference import new_reference
 from idsys.applications.reference import normalise as normalise_reference
 from idsys.audit.services import SYSTEM, Actor, Outcome, record
 from idsys.crypto import (
-    DecryptionError,
     KeyPurpose,
     KeyRing,
-    KeyRingError,
     WrappedKey,
-    constant_time_equal,
     new_data_key,
     random_token,
     rewrap,
@@ -41,8 +38,6 @@ PUBLIC = Actor(None, "public")
 """The actor of everything a resident does: no account, so no id."""
 
 MAX_PLANNED_DOCUMENTS = 20
-# A profile that is never anyone's: decrypted when a look-up finds no record (see look_up_status).
-_DECOY_PROFILE = ApplicantProfile(given_names="", family_names="", date_of_birth=date(1900, 1, 1))
 
 
 class ResidentError(Exception):
@@ -110,22 +105,6 @@ class _Found:
     decided_at: datetime | None
 
 
-def _readable(applicant: Applicant | None) -> bool:
-    return (
-        applicant is not None
-        and not applicant.erased
-        and applicant.profile_ct is not None
-        and applicant.wrapped_dek is not None
-    )
-
-
-def _stored_date_of_birth(keys: KeyRing, applicant: Applicant) -> str:
-    try:
-        return applications.read_profile(keys, applicant).date_of_birth.isoformat()
-    except (applications.ApplicantError, DecryptionError, KeyRingError, ValueError):
-        return ""
-
-
 def look_up_status(
     session: Session, keys: KeyRing, policy: Policy, reference: str, date_of_birth: date
 ) -> StatusAnswer | None:
@@ -139,18 +118,13 @@ def look_up_status(
     depends on the text alone. Every look-up is audited; failures with the real reason.
     """
     cleaned = normalise_reference(reference)
-    # Only the columns needed: a hit must not fetch more (a photo) than a miss does.
     row = session.execute(
         select(
             Application.id,
             Application.status,
             Application.submitted_at,
             Application.decided_at,
-            Applicant.id,
-            Applicant.kek_id,
-            Applicant.wrapped_dek,
-            Applicant.profile_ct,
-            Applicant.erased_at,
+            *applications.BIRTH_DATE_COLUMNS,
         )
         .outerjoin(Applicant, Application.applicant_id == Applicant.id)
         .where(Application.reference == cleaned)
@@ -160,22 +134,12 @@ def look_up_status(
         if row is not None
         else None
     )
-    # Both records are transient copies, never added to the session: the real one from the
-    # row, and a throwaway one made on every path and decrypted whenever there is no real one.
-    applicant = (
-        Applicant(id=row[4], kek_id=row[5], wrapped_dek=row[6], profile_ct=row[7], erased_at=row[8])
-        if row is not None and row[4] is not None
-        else None
-    )
-    decoy = Applicant(id=uuid.uuid4())
-    applications.seal_profile(keys, decoy, _DECOY_PROFILE)
-    subject = applicant if applicant is not None and _readable(applicant) else decoy
-    stored = _stored_date_of_birth(keys, subject)
-    matches = constant_time_equal(stored, date_of_birth.isoformat())
+    holder = row[4:] if row is not None and row[4] is not None else None
+    readable, matches = applications.birth_date_check(keys, holder, date_of_birth)
 
     if application is None:
         reason = "unknown_reference"
-    elif subject is decoy:
+    elif not readable:
         reason = "no_record"  # erased, or no details entered yet
     elif application.status not in STAGES:
         reason = "not_submitted"

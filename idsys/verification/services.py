@@ -19,7 +19,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from idsys.applications.models import Applicant
-from idsys.applications.services import read_photo, read_profile
+from idsys.applications.services import (
+    BIRTH_DATE_COLUMNS,
+    birth_date_check,
+    read_photo,
+    read_profile,
+)
 from idsys.audit.services import (
     Actor,
     Outcome,
@@ -497,13 +502,15 @@ def verify(
     card = _card_of(row)
     if isinstance(check, QrCheck):
         return partner, _judge(session, keys, partner, card, today, qr_expired=qr_expired)
-    # A wrong date of birth answers exactly like an unknown number, so this cannot be used to
-    # find out whether a number exists. An erased holder's date of birth is gone: the number
-    # alone proves nothing, and answers the same.
-    if card is not None:
-        applicant = None if card.holder_erased else session.get(Applicant, card.applicant_id)
-        if applicant is None or read_profile(keys, applicant).date_of_birth != check.date_of_birth:
-            card = None
+    # A wrong date of birth answers exactly like an unknown number, after the same work: one
+    # read of a holder's encrypted record (of nobody's when there is no card) and one profile
+    # opened, so neither the answer nor its timing tells whether a number exists. An erased
+    # holder's date of birth is gone: the number alone proves nothing, and answers the same.
+    holder = card.applicant_id if card is not None and not card.holder_erased else uuid.uuid4()
+    columns = session.execute(select(*BIRTH_DATE_COLUMNS).where(Applicant.id == holder)).first()
+    readable, matches = birth_date_check(keys, columns, check.date_of_birth)
+    if not (readable and matches):
+        card = None
     return partner, _judge(session, keys, partner, card, today)
 
 

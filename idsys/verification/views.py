@@ -30,6 +30,7 @@ from limits import parse as parse_limit
 from idsys.auth.access import public, roles_required
 from idsys.auth.models import Role
 from idsys.auth.services import actor_of
+from idsys.cards.numbers import normalise as normalise_card_number
 from idsys.crypto import apikeys
 from idsys.db import db
 from idsys.extensions import client_address, csrf, keyring, limiter, policy
@@ -50,6 +51,10 @@ OPENAPI = Path(__file__).with_name("openapi.json")
 MAX_BODY = 8 * 1024
 BODY_FIELDS = {"qr", "card_number", "date_of_birth"}
 Rejected = services.RequestRejected
+NUMBER_LOCKED = (
+    "Too many checks of this card number with a date of birth that did not match. Scan the "
+    "card's QR code instead, or try again later."
+)
 
 
 def api_error(status: int, code: str, message: str) -> Response:
@@ -81,24 +86,19 @@ def _parsed_limit(text: str) -> RateLimitItem:
     return parse_limit(text)
 
 
-def _key_failures() -> tuple[RateLimitItem, list[str]]:
-    """Requests refused for their API key count per client address: made-up keys would each
-    get a fresh per-key bucket, and every refusal writes an audit row."""
-    limit = _parsed_limit(current_app.config["PARTNER_KEY_FAILURE_LIMIT"])
+def _limit_reset(setting: str, *identity: str, count: bool = True) -> int | None:
+    """Count this request against the limit in config ``setting`` for ``identity`` (with
+    ``count=False`` only look whether it is used up), through Flask-Limiter's own storage and
+    strategy; None while within it, else the seconds until it admits a request again. For the
+    limits that depend on what the view found, which a decorator cannot know in advance."""
+    limit = _parsed_limit(current_app.config[setting])
     prefix = current_app.config.get("RATELIMIT_KEY_PREFIX")
-    return limit, [*([prefix] if prefix else []), "partner-key-failures", client_address()]
-
-
-def _key_failure_refused() -> Response | None:
-    """Count one refused key; past the address's limit, the 429 to answer instead (with
-    Retry-After, not audited, as any rate-limited request)."""
-    limit, identifiers = _key_failures()
-    if limiter.limiter.hit(limit, *identifiers):
+    identifiers = [*([prefix] if prefix else []), *identity]
+    strategy = limiter.limiter
+    if (strategy.hit if count else strategy.test)(limit, *identifiers):
         return None
-    reset_at = limiter.limiter.get_window_stats(limit, *identifiers).reset_time
-    response = make_response(error_response(429))
-    response.headers["Retry-After"] = str(max(1, int(reset_at - clock.time())))
-    return response
+    reset_at = strategy.get_window_stats(limit, *identifiers).reset_time
+    return max(1, int(reset_at - clock.time()))
 
 
 def _partner_limit() -> str:
@@ -168,8 +168,14 @@ def _refuse(exc: services.PartnerError) -> Response:
     429, not audited, as any rate-limited request."""
     session = db.session
     session.rollback()
-    if isinstance(exc, services.AuthFailed) and (too_many := _key_failure_refused()):
-        return too_many
+    if isinstance(exc, services.AuthFailed):
+        # Made-up keys would each get a fresh per-key bucket, and every refusal is audited: they
+        # count per address too, and past that limit are answered as rate-limited, unaudited.
+        wait = _limit_reset("PARTNER_KEY_FAILURE_LIMIT", "partner-key-failures", client_address())
+        if wait is not None:
+            response = make_response(error_response(429))
+            response.headers["Retry-After"] = str(wait)
+            return response
     services.audit_refusal(session, keyring(), exc.partner, exc.code)
     session.commit()
     return api_error(exc.status, exc.code, str(exc))
@@ -195,6 +201,20 @@ def verifications() -> Any:
         partner, outcome = services.verify(session, keys, _api_key(), check, today=today)
     except services.PartnerError as exc:
         return _refuse(exc)
+    if isinstance(check, services.NumberCheck):
+        # Guessing a holder's date of birth for a known number (the revocation list names
+        # numbers): misses count per number, across partners, and once they are used up even
+        # the right date is refused until the window passes.
+        wait = _limit_reset(
+            "CARD_NUMBER_MISS_LIMIT",
+            "card-number-misses",
+            normalise_card_number(check.number),
+            count=outcome.result == "not_found",
+        )
+        if wait is not None:
+            refused = _refuse(Rejected(429, "too_many_requests", NUMBER_LOCKED, partner))
+            refused.headers["Retry-After"] = str(wait)
+            return refused
     try:
         services.record_check(session, keys, partner, outcome, today)
     except services.QuotaExceeded as exc:

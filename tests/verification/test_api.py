@@ -131,6 +131,44 @@ def test_number_and_date_of_birth(
         conforms(response)
 
 
+def test_guessing_a_date_of_birth_for_a_number_is_cut_short(
+    app: Flask, client: FlaskClient, keys: KeyRing, make_card: Any, partner: Any
+) -> None:
+    """The revocation list names card numbers: dates of birth must not be found by trying them
+    one after another. Misses count per number, across partners; once they are used up even
+    the right date is refused (429, audited), while other numbers and QR scans are unaffected."""
+    app.config["CARD_NUMBER_MISS_LIMIT"] = "3 per day"
+    card_id, _ = make_card(printed=True)
+    with app.app_context():
+        card = db.session.get(Card, card_id)
+        assert card is not None
+        number = card.number
+    first, second = partner(Scope.STATUS), partner(Scope.IDENTITY)
+    guesses = [
+        _post(client, key, {"card_number": number, "date_of_birth": f"1988-03-0{day}"})
+        for key, day in ((first, 1), (second, 2), (first, 3), (second, 4))
+    ]
+    assert [g.json["result"] for g in guesses[:3]] == ["not_found"] * 3
+    assert guesses[3].status_code == 429
+    right = _post(client, first, {"card_number": number, "date_of_birth": "1988-02-29"})
+    assert right.status_code == 429 and right.json["error"] == "too_many_requests"
+    assert "QR" in right.json["message"]
+    assert 3600 <= int(right.headers["Retry-After"]) <= 86400
+    conforms(right)
+    assert _post(client, first, {"qr": _qr(app, keys, card_id)}).json["result"] == "valid"
+    unused = next(n for n in iter(new_card_number, None) if n != number)
+    other = _post(client, first, {"card_number": unused, "date_of_birth": "1988-02-29"})
+    assert other.json["result"] == "not_found"  # another number has its own count
+    with app.app_context():
+        refused = db.session.scalars(
+            select(AuditIntake).where(AuditIntake.action == "verification.refused")
+        ).all()
+        assert [(r.target_type, r.detail) for r in refused] == [
+            ("partner", "too_many_requests"),
+            ("partner", "too_many_requests"),
+        ]
+
+
 def test_unprinted_unknown_and_erased_cards(
     app: Flask, client: FlaskClient, keys: KeyRing, make_card: Any, partner: Any
 ) -> None:
