@@ -32,7 +32,7 @@ from flask_wtf.csrf import CSRFError
 from gunicorn.http.errors import NoMoreData, ParseException
 from limits.errors import StorageError
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from idsys.audit import sealer
 from idsys.audit.services import Outcome, record
@@ -183,6 +183,11 @@ def _actor(user: StaffUser) -> Any:
     return actor_of(user)
 
 
+# Responses that say for themselves how long to keep them: static files, and the revocation list
+# (signed, no personal data; offline verifiers may keep it a few minutes).
+OWN_CACHE_RULES = frozenset({"static", "api.status_list"})
+
+
 def _security_headers(response: Response) -> Response:
     headers = response.headers
     headers.setdefault("Content-Security-Policy", CSP)
@@ -193,7 +198,7 @@ def _security_headers(response: Response) -> Response:
     headers["Permissions-Policy"] = "camera=(self), microphone=(), geolocation=()"
     if current_app.config.get("HSTS"):
         headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
-    if request.endpoint != "static":
+    if request.endpoint not in OWN_CACHE_RULES:
         # Pages hold personal data and counter computers are shared: never keep them in a cache.
         headers["Cache-Control"] = "no-store"
     return response
@@ -214,9 +219,10 @@ def _handle_http(exc: HTTPException) -> Any:
         response.headers["Retry-After"] = str(_retry_after(exc))
         return response
     code = exc.code or 500
-    if code == 405 and wants_json():
-        return error_response(405)
-    return error_response(code)
+    response = make_response(error_response(code))
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        response.headers["Allow"] = ", ".join(exc.valid_methods)  # required with a 405
+    return response
 
 
 def _retry_after(exc: RateLimitExceeded) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time as clock
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -51,6 +52,8 @@ OPENAPI = Path(__file__).with_name("openapi.json")
 MAX_BODY = 8 * 1024
 BODY_FIELDS = {"qr", "card_number", "date_of_birth"}
 Rejected = services.RequestRejected
+CARD_NUMBER_TEXT = re.compile(r"[0-9 -]{12,20}")  # as the OpenAPI document's pattern
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 NUMBER_LOCKED = (
     "Too many checks of this card number with a date of birth that did not match. Scan the "
     "card's QR code instead, or try again later."
@@ -126,9 +129,9 @@ def _parse_body() -> dict[str, Any] | Rejected:
     if len(raw) > MAX_BODY:
         return too_large
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, object_pairs_hook=_without_repeated_names)
     except (ValueError, RecursionError):
-        return Rejected(400, "invalid_json", "The request body is not valid JSON.")
+        return Rejected(400, "invalid_json", "The request body is not valid JSON (each name once).")
     if not isinstance(body, dict):
         return Rejected(400, "invalid_body", "The request body must be a JSON object.")
     unknown = set(body) - BODY_FIELDS
@@ -138,6 +141,15 @@ def _parse_body() -> dict[str, Any] | Rejected:
     has_number = "card_number" in body or "date_of_birth" in body
     if has_qr == has_number:
         return Rejected(400, "invalid_body", "Send either qr, or card_number and date_of_birth.")
+    return body
+
+
+def _without_repeated_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose names are unique: with a name twice, the two readers of one request
+    (a proxy that checks it, and this API) could each take a different value."""
+    body = dict(pairs)
+    if len(body) != len(pairs):
+        raise ValueError("a name appears twice")
     return body
 
 
@@ -153,8 +165,13 @@ def _validate(
     number, born = body.get("card_number"), body.get("date_of_birth")
     if not isinstance(number, str) or not isinstance(born, str):
         return Rejected(422, "invalid_body", "card_number and date_of_birth must be strings.")
+    if not CARD_NUMBER_TEXT.fullmatch(number):
+        return Rejected(
+            422, "invalid_card_number", "card_number must be 12 digits (spaces allowed)."
+        )
     try:
-        birth = date.fromisoformat(born) if len(born) == 10 else None
+        # fromisoformat alone would also take week dates and other ISO forms.
+        birth = date.fromisoformat(born) if ISO_DATE.fullmatch(born) else None
     except ValueError:
         birth = None
     if birth is None:

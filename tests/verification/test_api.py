@@ -279,6 +279,21 @@ def test_revoked_expired_and_invalid(
         ),
         ({"json": {"card_number": 5, "date_of_birth": None}}, 422, "invalid_body"),
         (
+            {"json": {"card_number": "123456789012", "date_of_birth": "1991-W15-5"}},
+            422,
+            "invalid_date",
+        ),
+        (
+            {"json": {"card_number": " " * 100 + "123456789012", "date_of_birth": "1990-01-01"}},
+            422,
+            "invalid_card_number",
+        ),
+        (
+            {"data": '{"qr": "x", "qr": "y"}', "content_type": "application/json"},
+            400,
+            "invalid_json",
+        ),
+        (
             {"data": "qr=x", "content_type": "application/x-www-form-urlencoded"},
             415,
             "unsupported_media_type",
@@ -459,6 +474,7 @@ def test_status_list_and_offline_check(
     assert listing.sequence == 1 and len(listing) == 1
     result = offline_check(qr, jwks, response.data)
     assert result.result == "revoked" and result.reason == "other"  # fraud shows as "other"
+    assert response.headers["Cache-Control"] == "private, max-age=300"
     # Both fetches are audited: the refused one, and which list the partner was given.
     with app.app_context():
         rows = db.session.scalars(select(AuditIntake).order_by(AuditIntake.id)).all()
@@ -466,6 +482,16 @@ def test_status_list_and_offline_check(
             ("verification.refused", None, "invalid_api_key"),
             ("verification.status_list", "partner", "sequence=1"),
         ]
+
+
+def test_a_method_not_allowed_names_the_allowed_ones(client: FlaskClient) -> None:
+    for method, path, allowed in (
+        ("put", "/api/v1/verifications", "POST"),
+        ("delete", "/api/v1/status-list", "GET"),
+    ):
+        response = getattr(client, method)(path)
+        assert response.status_code == 405 and response.json["error"] == "not_allowed"
+        assert allowed in response.headers["Allow"].split(", ")
 
 
 def test_openapi_is_served_and_covers_every_api_route(app: Flask, client: FlaskClient) -> None:
