@@ -92,6 +92,13 @@ def error_response(code: int, message: str | None = None, error: str | None = No
     return render_template("error.html", code=code, title=_(title), message=message), code
 
 
+def retry_later(code: int, seconds: int) -> Response:
+    """The error page or JSON for ``code`` (429, 503), saying in Retry-After when to try again."""
+    response = make_response(error_response(code))
+    response.headers["Retry-After"] = str(seconds)
+    return response
+
+
 def safe_next(target: str | None) -> str | None:
     """Only same-site paths: an open redirect would let a phishing link borrow our address."""
     if not target:
@@ -215,9 +222,7 @@ def _handle_http(exc: HTTPException) -> Any:
             error="csrf_failed",
         )
     if isinstance(exc, RateLimitExceeded):
-        response = make_response(error_response(429))
-        response.headers["Retry-After"] = str(_retry_after(exc))
-        return response
+        return retry_later(429, _retry_after(exc))
     code = exc.code or 500
     response = make_response(error_response(code))
     if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
@@ -267,9 +272,7 @@ def _handle_unexpected(exc: Exception) -> Any:
             type(exc.storage_error).__name__,
         )
         db.session.rollback()
-        response = make_response(error_response(503))
-        response.headers["Retry-After"] = str(STORAGE_RETRY_AFTER)
-        return response
+        return retry_later(503, STORAGE_RETRY_AFTER)
     if isinstance(exc, OperationalError):
         # The database stopped answering mid-request: its transaction is lost (nothing was saved).
         # Say so with a 503, rendered before the rollback, which would expire what the page

@@ -17,7 +17,6 @@ from flask import (
     current_app,
     flash,
     jsonify,
-    make_response,
     redirect,
     render_template,
     request,
@@ -39,7 +38,7 @@ from idsys.policy import local_date
 from idsys.verification import services
 from idsys.verification.forms import KeyActionForm, PartnerEditForm, PartnerForm
 from idsys.verification.models import Partner, PartnerKey, PartnerKind, Scope
-from idsys.web import error_response
+from idsys.web import retry_later
 
 api_bp = Blueprint("api", __name__, url_prefix="/api/v1")
 scanner_bp = Blueprint("scanner", __name__, template_folder="templates")
@@ -190,9 +189,7 @@ def _refuse(exc: services.PartnerError) -> Response:
         # count per address too, and past that limit are answered as rate-limited, unaudited.
         wait = _limit_reset("PARTNER_KEY_FAILURE_LIMIT", "partner-key-failures", client_address())
         if wait is not None:
-            response = make_response(error_response(429))
-            response.headers["Retry-After"] = str(wait)
-            return response
+            return retry_later(429, wait)
     services.audit_refusal(session, keyring(), exc.partner, exc.code)
     session.commit()
     return api_error(exc.status, exc.code, str(exc))
