@@ -190,9 +190,9 @@ def _actor(user: StaffUser) -> Any:
     return actor_of(user)
 
 
-# Responses that say for themselves how long to keep them: static files, and the revocation list
-# (signed, no personal data; offline verifiers may keep it a few minutes).
-OWN_CACHE_RULES = frozenset({"static", "api.status_list"})
+# Responses that say for themselves how long to keep them: static files, the published key set
+# and the revocation list (signed, no personal data; offline verifiers may keep them a while).
+OWN_CACHE_RULES = frozenset({"static", "keys.jwks", "api.status_list"})
 
 
 def _security_headers(response: Response) -> Response:

@@ -7,8 +7,10 @@ those keys.
 
 Command line::
 
-    python -m idsys.verification.offline --jwks jwks.json --status-list status.cose 'NCF...'
-    python -m idsys.verification.offline --jwks jwks.json --status-list status.cose -
+    python -m idsys.verification.offline --jwks jwks.json --status-list status.cose \
+        --issuer https://id.example.org 'NCF...'
+    python -m idsys.verification.offline --jwks jwks.json --status-list status.cose \
+        --issuer https://id.example.org --min-sequence 41 -
 
 With ``-`` the QR text is read as one line from standard input, as a keyboard-wedge 2D scanner
 types it (scan, and the scanner's Enter ends the line). Quote the text on a command line: Base45
@@ -25,18 +27,27 @@ result instead of the human one. Example output::
       signing key    signing-20250301-Ab3x
       status list    sequence 42, issued 2026-01-01 06:00 UTC
 
-Exit status: 0 valid; 1 not valid (expired, revoked or invalid); 2 usage or file errors (an
-unreadable file, a JWK set that is not JSON or holds no signing key, a status list that is
-refused). A refused status list stops the check instead of degrading to "not checked": whoever
-passed it wanted revocation checked, and a list that fails its signature means the sync is broken
-or tampered with. Without ``--status-list``, or with a list past its next update, the verdict is
-still given, with a warning that revocation could not be (fully) checked.
+Exit status: 0 valid, and checked against a current status list; 3 authentic and not expired,
+but revocation not (fully) checked: no status list, a list past its next update, or a list of
+another issuer (the warning says which); 1 not valid (expired, revoked or invalid); 2 usage or
+file errors (an unreadable file, a JWK set that is not JSON or holds no signing key, a status
+list that is refused). A script that must not accept a card it could not check against a
+current list accepts 0 only. A refused status list stops the check instead of degrading to "not
+checked": whoever passed it wanted revocation checked, and a list that fails its signature, or
+is older than ``--min-sequence`` (the sequence of the last list this verifier accepted: an
+older one may be replayed to hide a revocation), means the sync is broken or tampered with.
 
-Verdict rules: a QR that does not verify under the key set is ``invalid`` (malformed, unknown
-key or bad signature) and shows no personal data. An authentic card on the status list is
-``revoked`` (with the coarse public reason), even when it has also expired, because that is the
-more important thing for the person at the counter to know; otherwise an authentic card past its
-expiry is ``expired``; otherwise ``valid``.
+``--issuer`` names the issuer the card must come from; without it, any card signed by a key in
+the set is accepted, which is right only when the set holds one city's keys. A status list is
+applied only to cards of its own issuer: another issuer's list cannot say whether this card was
+revoked.
+
+Verdict rules: a QR that does not verify under the key set, or comes from another issuer than
+``--issuer``, is ``invalid`` (malformed, unknown key, bad signature, other issuer) and shows no
+personal data. An authentic card on the status list is ``revoked`` (with the coarse public
+reason); otherwise an authentic card past its expiry is ``expired``; otherwise ``valid``. (The
+server leaves expired cards off the list, so a revoked card that has also expired shows as
+``expired``: not valid either way.)
 """
 
 from __future__ import annotations
@@ -47,7 +58,7 @@ import json
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, Literal, TextIO, TypeAlias
 
@@ -67,6 +78,8 @@ from idsys.crypto.statuslist import (
     Reason,
     StatusList,
     StatusListError,
+    StatusListRollbackError,
+    UnknownStatusListKeyError,
     verify_status_list,
 )
 
@@ -80,13 +93,18 @@ __all__ = [
 ]
 
 Verdict: TypeAlias = Literal["valid", "expired", "revoked", "invalid"]
-InvalidReason: TypeAlias = Literal["malformed", "unknown_key", "bad_signature"]
+InvalidReason: TypeAlias = Literal["malformed", "unknown_key", "bad_signature", "other_issuer"]
 RevocationCheck: TypeAlias = Literal["checked", "stale", "missing"]
-"""checked: against a current list; stale: against a list past its next update; missing: none."""
+"""checked: against a current list; stale: against a list past its next update; missing: none,
+or only another issuer's."""
 
 EXIT_VALID: Final = 0
 EXIT_NOT_VALID: Final = 1
 EXIT_USAGE: Final = 2
+EXIT_UNCHECKED: Final = 3
+# A device clock this far behind a card's or a list's issue time makes expiry and staleness
+# unreliable; within it, clocks merely disagree.
+CLOCK_SKEW: Final = timedelta(minutes=5)
 _PROG: Final = "python -m idsys.verification.offline"
 _MAX_JWKS_FILE: Final = 64 * 1024  # parse_jwk_set refuses larger sets anyway
 
@@ -119,6 +137,13 @@ class OfflineResult:
     def ok(self) -> bool:
         """True only for ``valid``: the one answer that lets a partner accept the card."""
         return self.result == "valid"
+
+    @property
+    def exit_status(self) -> int:
+        """The command line's exit status for this result (see the module docstring)."""
+        if not self.ok:
+            return EXIT_NOT_VALID
+        return EXIT_VALID if self.revocation == "checked" else EXIT_UNCHECKED
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, for ``--json`` and for callers that pass the result on."""
@@ -162,16 +187,21 @@ def check(
     jwks: Mapping[str, Any],
     status_list: bytes | None,
     now: datetime | None = None,
+    *,
+    issuer: str | None = None,
+    min_sequence: int | None = None,
 ) -> OfflineResult:
     """Verify a scanned QR text against a JWK set and (optionally) a signed status list.
 
     ``jwks`` is the JWK set document as published (``{"keys": [...]}``, parsed JSON).
     ``status_list`` has no default on purpose: a caller must say ``None`` to skip revocation, and
-    the result then carries a warning. Raises `JWKError` for a key set that cannot be trusted or
-    holds no signing key, and `StatusListError` for a status list that is refused (tampered,
-    unknown key, malformed, too large): both are set-up faults, not facts about the card, and
-    must not be turned into a card verdict. Problems with the QR itself never raise; they are
-    the ``invalid`` verdict.
+    the result then carries a warning. ``issuer``, when given, is the only issuer whose cards
+    are accepted; ``min_sequence`` is the sequence of the last status list this verifier
+    accepted (an older one is refused as a possible replay). Raises `JWKError` for a key set that
+    cannot be trusted or holds no signing key, and `StatusListError` for a status list that is
+    refused (tampered, unknown key, malformed, too large, older than ``min_sequence``): both are
+    set-up faults, not facts about the card, and must not be turned into a card verdict.
+    Problems with the QR itself never raise; they are the ``invalid`` verdict.
     """
     if now is None:
         now = datetime.now(UTC)
@@ -182,71 +212,103 @@ def check(
         raise JWKError("the JWK set holds no card-signing key (Ed25519 or P-256)")
 
     listing: StatusList | None = None
-    if status_list is not None:
-        listing = verify_status_list(status_list, keys, now=now)
     warnings: list[str] = []
-    if listing is None:
-        revocation: RevocationCheck = "missing"
-        warnings.append("Revocation could not be checked: no status list was given.")
-    elif listing.stale:
-        revocation = "stale"
-        warnings.append(
-            f"The status list is stale since {_human_time(listing.next_update)} (issued "
-            f"{_human_time(listing.issued_at)}, sequence {listing.sequence}): cards revoked "
-            "after it was issued are not known. Fetch a new list."
-        )
-    else:
-        revocation = "checked"
-
-    def verdict(
-        result: Verdict,
-        reason: Reason | InvalidReason | None,
-        detail: str,
-        card: VerifiedCard | None,
-    ) -> OfflineResult:
-        return OfflineResult(
-            result=result,
-            reason=reason,
-            detail=detail,
-            claims=None if card is None else card.claims,
-            issuer=None if card is None else card.issuer,
-            issued_at=None if card is None else card.issued_at,
-            expires_at=None if card is None else card.expires_at,
-            kid=None if card is None else card.kid,
-            revocation=revocation,
-            status_list_sequence=None if listing is None else listing.sequence,
-            status_list_issued_at=None if listing is None else listing.issued_at,
-            status_list_next_update=None if listing is None else listing.next_update,
-            warnings=tuple(warnings),
-        )
-
+    if status_list is not None:
+        listing = verify_status_list(status_list, keys, now=now, min_sequence=min_sequence)
+        if listing.issued_at > now + CLOCK_SKEW:
+            warnings.append(_clock_warning("status list", listing.issued_at, now))
     try:
         card = decode_and_verify(qr_text, keys, now=now)
     except Claim169Error as exc:
-        return verdict(*_invalid(exc), None)
-
-    if listing is not None and listing.issuer != card.issuer:
-        warnings.append(
-            f"The status list was issued by {listing.issuer!r}, the card by {card.issuer!r}; "
-            "both are signed by the same trusted keys, so the list was applied."
+        return _verdict(*_invalid(exc), None, listing, warnings)
+    if issuer is not None and card.issuer != issuer:
+        detail = (
+            f"Not accepted: issued by {card.issuer!r}, not by {issuer!r}, the issuer this "
+            "check is for (its key is in the key set, but cards of other issuers are not "
+            "accepted here)."
         )
+        return _verdict("invalid", "other_issuer", detail, None, listing, warnings)
+
+    if card.issued_at > now + CLOCK_SKEW:
+        warnings.append(_clock_warning("card", card.issued_at, now))
+    listing, caveat = _applicable(listing, card)
+    if caveat is not None:
+        warnings.append(caveat)
     revoked_for = None if listing is None else listing.reason_for(card.claims.card_number)
     if revoked_for is not None:
-        return verdict(
-            "revoked",
-            revoked_for,
-            f"Authentic card, but revoked ({revoked_for}). Do not accept it.",
-            card,
-        )
+        detail = f"Authentic card, but revoked ({revoked_for}). Do not accept it."
+        return _verdict("revoked", revoked_for, detail, card, listing, warnings)
     if card.expired and card.expires_at is not None:
         detail = f"Authentic card, but expired since {_human_time(card.expires_at)}."
-        return verdict("expired", None, detail, card)
+        return _verdict("expired", None, detail, card, listing, warnings)
     detail = {
         "checked": "Authentic card, not expired, not revoked.",
         "stale": "Authentic card, not expired, not on the (stale) status list.",
         "missing": "Authentic card, not expired; revocation not checked.",
-    }[revocation]
-    return verdict("valid", None, detail, card)
+    }[_revocation(listing)]
+    return _verdict("valid", None, detail, card, listing, warnings)
+
+
+def _applicable(
+    listing: StatusList | None, card: VerifiedCard
+) -> tuple[StatusList | None, str | None]:
+    """The status list that can speak for ``card`` (None: none), and what the person at the
+    counter must know about it: none given, another issuer's, or stale."""
+    if listing is None:
+        return None, "Revocation could not be checked: no status list was given."
+    if listing.issuer != card.issuer:
+        # Card numbers are the issuer's own: another issuer's list can neither clear nor
+        # revoke this card.
+        return None, (
+            f"Revocation could not be checked: the status list was issued by "
+            f"{listing.issuer!r}, the card by {card.issuer!r}. Fetch the card issuer's list."
+        )
+    if listing.stale:
+        return listing, (
+            f"The status list is stale since {_human_time(listing.next_update)} (issued "
+            f"{_human_time(listing.issued_at)}, sequence {listing.sequence}): cards revoked "
+            "after it was issued are not known. Fetch a new list."
+        )
+    return listing, None
+
+
+def _revocation(listing: StatusList | None) -> RevocationCheck:
+    """How far revocation was checked, with the list that applies to the card (None: none)."""
+    if listing is None:
+        return "missing"
+    return "stale" if listing.stale else "checked"
+
+
+def _verdict(
+    result: Verdict,
+    reason: Reason | InvalidReason | None,
+    detail: str,
+    card: VerifiedCard | None,
+    listing: StatusList | None,
+    warnings: list[str],
+) -> OfflineResult:
+    return OfflineResult(
+        result=result,
+        reason=reason,
+        detail=detail,
+        claims=None if card is None else card.claims,
+        issuer=None if card is None else card.issuer,
+        issued_at=None if card is None else card.issued_at,
+        expires_at=None if card is None else card.expires_at,
+        kid=None if card is None else card.kid,
+        revocation=_revocation(listing),
+        status_list_sequence=None if listing is None else listing.sequence,
+        status_list_issued_at=None if listing is None else listing.issued_at,
+        status_list_next_update=None if listing is None else listing.next_update,
+        warnings=tuple(warnings),
+    )
+
+
+def _clock_warning(what: str, issued_at: datetime, now: datetime) -> str:
+    return (
+        f"The {what} says it was issued at {_human_time(issued_at)}, after this device's time "
+        f"({_human_time(now)}): check the device's clock; expiry and staleness are judged by it."
+    )
 
 
 def _invalid(exc: Claim169Error) -> tuple[Verdict, InvalidReason, str]:
@@ -299,17 +361,33 @@ def _load_jwks(path: Path) -> Mapping[str, Any]:
             f"JWK set file {str(path)!r} is not valid JSON: {exc.msg} "
             f"at line {exc.lineno}, column {exc.colno}"
         ) from None
+    except (ValueError, RecursionError):
+        # Valid JSON a key set never holds: numbers past Python's digit limit, deep nesting.
+        raise _UsageError(f"JWK set file {str(path)!r} is not a JWK set") from None
     if not isinstance(document, dict):
         raise _UsageError(f"JWK set file {str(path)!r} must hold a JSON object with 'keys'")
     return document
 
 
 def _read_qr(argument: str, stdin: TextIO) -> str:
-    # One line, as a wedge scanner types it; the cap keeps a runaway pipe from being slurped.
-    text = stdin.readline(DEFAULT_MAX_TEXT_LEN + 3) if argument == "-" else argument
+    text = _read_line(stdin) if argument == "-" else argument
     if not text.strip("\r\n"):
         raise _UsageError("no QR text given" + (" on standard input" if argument == "-" else ""))
     return text
+
+
+def _read_line(stdin: TextIO) -> str:
+    """One line, as a wedge scanner types it; the cap keeps a runaway pipe from being slurped.
+    Read as bytes where there are any, so that what the locale would decode wrongly, or fail
+    on, is judged here: a QR text is ASCII."""
+    raw = getattr(stdin, "buffer", None)
+    if raw is None:
+        return stdin.readline(DEFAULT_MAX_TEXT_LEN + 3)
+    line: bytes = raw.readline(DEFAULT_MAX_TEXT_LEN + 3)
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _UsageError("standard input is not text (a QR text is plain characters)") from None
 
 
 def _print_human(result: OfflineResult, out: TextIO) -> None:
@@ -348,11 +426,27 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=_PROG,
         description="Check an idsys card QR offline against a JWK set and a signed status list.",
-        epilog="Exit status: 0 valid, 1 expired/revoked/invalid, 2 usage or file error.",
+        epilog=(
+            "Exit status: 0 valid (checked against a current status list); 3 authentic and not "
+            "expired, but revocation not checked (no list, a stale list, another issuer's "
+            "list); 1 expired, revoked or invalid; 2 usage or file error."
+        ),
     )
     parser.add_argument("--jwks", required=True, type=Path, help="the JWK set file (JSON)")
     parser.add_argument(
         "--status-list", type=Path, help="the signed status list file (.cose); optional"
+    )
+    parser.add_argument(
+        "--issuer",
+        help="the issuer cards must name, e.g. https://id.example.org (recommended; needed when "
+        "the key set holds more than one issuer's keys)",
+    )
+    parser.add_argument(
+        "--min-sequence",
+        type=int,
+        metavar="N",
+        help="refuse a status list older than sequence N (the last one you accepted), which "
+        "may be replayed to hide a revocation",
     )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("qr_text", metavar="QR_TEXT", help="the QR text, or - to read one line")
@@ -381,7 +475,7 @@ def main(
         if args.status_list is not None:
             status = _read_file(args.status_list, "status list", DEFAULT_MAX_SIZE)
         qr_text = _read_qr(args.qr_text, stdin)
-        result = check(qr_text, jwks, status)
+        result = check(qr_text, jwks, status, issuer=args.issuer, min_sequence=args.min_sequence)
     except _UsageError as exc:
         stderr.write(f"{_PROG}: error: {exc}\n")
         return EXIT_USAGE
@@ -391,8 +485,7 @@ def main(
     except StatusListError as exc:
         stderr.write(
             f"{_PROG}: error: status list file {str(args.status_list)!r} refused: {exc}. "
-            "Revocation cannot be checked with it: fetch the list again, or run without "
-            "--status-list to check the card alone.\n"
+            f"{_what_to_do(exc)}\n"
         )
         return EXIT_USAGE
     if args.json:
@@ -400,7 +493,18 @@ def main(
         stdout.write("\n")
     else:
         _print_human(result, stdout)
-    return EXIT_VALID if result.ok else EXIT_NOT_VALID
+    return result.exit_status
+
+
+def _what_to_do(refused: StatusListError) -> str:
+    if isinstance(refused, UnknownStatusListKeyError):
+        return (
+            "The issuer may have rotated its keys: download the key set again from its "
+            "/.well-known/jwks.json, then the list."
+        )
+    if isinstance(refused, StatusListRollbackError):
+        return "Fetch the list again from the issuer; do not use this file."
+    return "Fetch the list again; until then revocation cannot be checked with this file."
 
 
 if __name__ == "__main__":

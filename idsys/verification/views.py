@@ -258,7 +258,6 @@ def status_list() -> Any:
     session.commit()
     response = Response(data, mimetype="application/cose")
     response.headers["Content-Type"] = 'application/cose; cose-type="cose-sign1"'
-    response.headers["ETag"] = f'"{sequence}"'
     response.headers["Cache-Control"] = "private, max-age=300"
     return response
 

@@ -475,6 +475,11 @@ def test_status_list_and_offline_check(
     result = offline_check(qr, jwks, response.data)
     assert result.result == "revoked" and result.reason == "other"  # fraud shows as "other"
     assert response.headers["Cache-Control"] == "private, max-age=300"
+    # Signed afresh (issue time) on every request: no validator could stand for its bytes.
+    assert "ETag" not in response.headers
+    key_set = client.get("/.well-known/jwks.json")
+    assert key_set.headers["Cache-Control"] == "public, max-age=3600"
+    assert key_set.headers["Access-Control-Allow-Origin"] == "*"
     # Both fetches are audited: the refused one, and which list the partner was given.
     with app.app_context():
         rows = db.session.scalars(select(AuditIntake).order_by(AuditIntake.id)).all()

@@ -27,6 +27,7 @@ from idsys.crypto.statuslist import (
     PUBLIC_REASONS,
     BadStatusListSignatureError,
     MalformedStatusListError,
+    StatusListRollbackError,
     StatusListTooLargeError,
     UnknownStatusListKeyError,
     sign_status_list,
@@ -296,11 +297,57 @@ def test_huge_list_refused(key: ed25519.Ed25519PrivateKey, jwks: dict[str, Any])
         check(qr(key), jwks, bytes(17 * 1024 * 1024), now=NOW)
 
 
-def test_issuer_mismatch_warns(key: ed25519.Ed25519PrivateKey, jwks: dict[str, Any]) -> None:
-    listing = status_list(key, [(CARD.card_number, "lost")], issuer="https://new.example.org")
+@pytest.mark.parametrize("entries", [[], [(CARD.card_number, "lost")]])
+def test_another_issuers_list_is_not_applied(
+    key: ed25519.Ed25519PrivateKey, jwks: dict[str, Any], entries: list[tuple[str, str]]
+) -> None:
+    """Card numbers are each issuer's own: another issuer's list (even one signed by a key in
+    the set) can neither clear a card nor revoke it."""
+    listing = status_list(key, entries, issuer="https://other.example.org")
     result = check(qr(key), jwks, listing, now=NOW)
-    assert result.result == "revoked"
-    assert any("https://new.example.org" in warning for warning in result.warnings)
+    assert (result.result, result.revocation, result.exit_status) == ("valid", "missing", 3)
+    (warning,) = result.warnings
+    assert "status list was issued by 'https://other.example.org'" in warning
+    assert result.status_list_sequence is None
+
+
+def test_expected_issuer(key: ed25519.Ed25519PrivateKey, jwks: dict[str, Any]) -> None:
+    mine = check(qr(key), jwks, status_list(key), now=NOW, issuer=ISSUER)
+    assert (mine.result, mine.exit_status) == ("valid", 0)
+    other = check(qr(key), jwks, status_list(key), now=NOW, issuer="https://id.other.example")
+    assert (other.result, other.reason, other.claims, other.exit_status) == (
+        "invalid",
+        "other_issuer",
+        None,
+        1,
+    )
+    assert NAME not in other.detail
+
+
+def test_older_list_refused_with_min_sequence(
+    key: ed25519.Ed25519PrivateKey, jwks: dict[str, Any]
+) -> None:
+    """A list older than the last one accepted may be replayed to hide a revocation."""
+    listing = status_list(key)  # sequence 7
+    assert check(qr(key), jwks, listing, now=NOW, min_sequence=7).revocation == "checked"
+    with pytest.raises(StatusListRollbackError):
+        check(qr(key), jwks, listing, now=NOW, min_sequence=8)
+
+
+def test_issue_times_after_the_device_clock_warn(
+    key: ed25519.Ed25519PrivateKey, jwks: dict[str, Any]
+) -> None:
+    early = ISSUED - timedelta(minutes=10)
+    result = check(qr(key), jwks, None, now=early)
+    assert result.result == "valid"
+    clock = result.warnings[0]
+    assert clock.startswith("The card says it was issued at 2025-03-01 09:30 UTC")
+    assert "check the device's clock" in clock
+    listing = status_list(key, issued_at=NOW + timedelta(hours=1), next_update=LIST_NEXT)
+    (warning,) = check(qr(key), jwks, listing, now=NOW).warnings
+    assert warning.startswith("The status list says it was issued at 2026-01-01 13:00 UTC")
+    within_skew = check(qr(key), jwks, None, now=ISSUED - timedelta(minutes=4))
+    assert not any("clock" in warning for warning in within_skew.warnings)
 
 
 # --- check(): set-up faults ----------------------------------------------------------------------
@@ -386,7 +433,7 @@ def test_cli_empty_stdin(files: dict[str, Path]) -> None:
 
 def test_cli_json(key: ed25519.Ed25519PrivateKey, files: dict[str, Path]) -> None:
     done = run_cli("--jwks", files["jwks"], "--json", qr(key))
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 3, done.stderr  # valid, but revocation not checked
     output = json.loads(done.stdout)
     assert output["result"] == "valid"
     assert output["card"]["full_name"] == NAME
@@ -396,7 +443,8 @@ def test_cli_json(key: ed25519.Ed25519PrivateKey, files: dict[str, Path]) -> Non
 
 def test_cli_missing_list_warns(key: ed25519.Ed25519PrivateKey, files: dict[str, Path]) -> None:
     done = run_cli("--jwks", files["jwks"], qr(key))
-    assert done.returncode == 0
+    assert done.returncode == 3
+    assert done.stdout.startswith("VALID: Authentic card, not expired; revocation not checked.")
     assert "WARNING: Revocation could not be checked" in done.stdout
 
 
@@ -408,7 +456,7 @@ def test_cli_stale_list_warns(
     since = now - timedelta(days=2)
     stale.write_bytes(status_list(key, issued_at=now - timedelta(days=3), next_update=since))
     done = run_cli("--jwks", files["jwks"], "--status-list", stale, qr(key, expires_at=None))
-    assert done.returncode == 0
+    assert done.returncode == 3
     expected = since.strftime("%Y-%m-%d %H:%M UTC")
     assert f"WARNING: The status list is stale since {expected}" in done.stdout
 
@@ -470,7 +518,7 @@ def test_cli_list_from_unknown_key(
     done = run_cli("--jwks", files["jwks"], "--status-list", foreign, qr(key))
     assert done.returncode == 2
     assert "refused: status list signed by unknown key id 'elsewhere'" in done.stderr
-    assert "run without --status-list" in done.stderr
+    assert "download the key set again from its /.well-known/jwks.json" in done.stderr
     assert done.stdout == ""
 
 
@@ -520,6 +568,8 @@ def test_cli_garbage_or_huge_list(
         ('{"keys": []}', "no card-signing key"),
         ('{"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "short"}]}', "refused: JWK member"),
         ("\udcff", "not UTF-8"),
+        ("[" * 20_000 + "]" * 20_000, "is not a JWK set"),
+        ('{"keys": [], "n": ' + "9" * 5000 + "}", "is not a JWK set"),
     ],
 )
 def test_cli_bad_jwks_file(
@@ -531,6 +581,34 @@ def test_cli_bad_jwks_file(
     assert done.returncode == 2
     assert message in done.stderr
     assert done.stdout == ""
+
+
+def test_cli_issuer_and_min_sequence(
+    key: ed25519.Ed25519PrivateKey, files: dict[str, Path]
+) -> None:
+    listed = ["--jwks", files["jwks"], "--status-list", files["list"]]
+    assert run_cli(*listed, "--issuer", ISSUER, qr(key)).returncode == 0
+    other = run_cli(*listed, "--issuer", "https://id.other.example", qr(key))
+    assert other.returncode == 1
+    assert other.stdout.startswith("INVALID: Not accepted: issued by 'https://id.example.org'")
+    replayed = run_cli(*listed, "--min-sequence", "8", qr(key))
+    assert replayed.returncode == 2
+    assert "sequence 7 is older than the 8 already seen" in replayed.stderr
+    assert "Fetch the list again from the issuer" in replayed.stderr
+
+
+def test_cli_stdin_that_is_not_text(files: dict[str, Path]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "idsys.verification.offline", "--jwks", str(files["jwks"]), "-"],
+        cwd=ROOT,
+        input=b"\xff\xfe\n",
+        capture_output=True,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert b"standard input is not text" in done.stderr
 
 
 def test_cli_unreadable_files(key: ed25519.Ed25519PrivateKey, files: dict[str, Path]) -> None:
@@ -554,7 +632,7 @@ def test_cli_survives_a_terminal_that_cannot_show_the_name(
         timeout=60,
         check=False,
     )
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 3, done.stderr
     assert b"Nguy\\u1ec5n" in done.stdout
 
 
@@ -567,7 +645,7 @@ def test_main_in_process(key: ed25519.Ed25519PrivateKey, files: dict[str, Path])
         stdout=out,
         stderr=err,
     )
-    assert (status, err.getvalue()) == (0, "")
+    assert (status, err.getvalue()) == (3, "")  # no status list given
     assert json.loads(out.getvalue())["card"]["card_number"] == CARD.card_number
 
 
