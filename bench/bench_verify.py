@@ -89,21 +89,29 @@ SERVICES = {"postgres": "PostgreSQL", "redis-server": "Redis"}
 TICK = os.sysconf("SC_CLK_TCK")
 
 
+def process_stat(pid: int | str) -> tuple[str, int, float] | None:
+    """(program name, parent pid, CPU seconds used so far, user + system) of a process, from
+    /proc; None when it has ended or there is no /proc."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    name = raw[raw.index("(") + 1 : raw.rindex(")")]
+    fields = raw[raw.rindex(")") + 2 :].split()  # from the state on: ppid is [1]
+    return name, int(fields[1]), (int(fields[11]) + int(fields[12])) / TICK
+
+
 def cpu_seconds(server_pid: int) -> dict[str, float]:
     """CPU seconds (user + system) used so far by gunicorn (the process ``server_pid`` and its
     workers), PostgreSQL and Redis; empty where there is no /proc to read."""
     totals: dict[str, float] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            raw = stat.read_text()
-        except OSError:  # the process ended meanwhile
+        found = process_stat(stat.parent.name)
+        if found is None:
             continue
-        name = raw[raw.index("(") + 1 : raw.rindex(")")]
-        fields = raw[raw.rindex(")") + 2 :].split()  # from the state on: ppid is [1]
-        pid, ppid = int(stat.parent.name), int(fields[1])
-        program = "gunicorn" if server_pid in (pid, ppid) else SERVICES.get(name)
+        name, ppid, used = found
+        program = "gunicorn" if server_pid in (int(stat.parent.name), ppid) else SERVICES.get(name)
         if program is not None:
-            used = (int(fields[11]) + int(fields[12])) / TICK
             totals[program] = totals.get(program, 0.0) + used
     return totals
 
