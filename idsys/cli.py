@@ -9,7 +9,14 @@ from flask import Flask
 from flask.cli import AppGroup
 
 from idsys.applications import services as applicants
-from idsys.audit.services import SYSTEM, pending_intake, record, seal_all, verify_chain
+from idsys.audit.services import (
+    SYSTEM,
+    Actor,
+    pending_intake,
+    record,
+    seal_all,
+    verify_chain,
+)
 from idsys.auth import services as auth
 from idsys.auth.models import Role
 from idsys.crypto import KeyRingError
@@ -246,6 +253,11 @@ def retire_signing_key(kid: str, yes: bool) -> None:
     click.echo(f"Signing key {kid} retired.")
 
 
+# Partner commands audit as this actor: the command line, told apart from the scheduled jobs
+# (SYSTEM) in the trail. It has no staff id: whoever runs it holds the server's secrets.
+CLI_ACTOR = Actor(None, "cli")
+
+
 @idsys_cli.group("partner")
 def partner_cli() -> None:
     """Verification partners (libraries, banks, clinics) and their API keys."""
@@ -278,7 +290,7 @@ def partner_add(name: str, kind: str, scope: str, quota: int, contact: str) -> N
         partner, key = partners.create_partner(
             db.session,
             keyring(),
-            SYSTEM,
+            CLI_ACTOR,
             name=name,
             kind=PartnerKind(kind),
             contact=contact,
@@ -312,13 +324,12 @@ def partner_list() -> None:
 def partner_new_key(partner_id: int) -> None:
     """Issue another key (at most two live keys, for rotation) and print it once."""
     from idsys.verification import services as partners
-    from idsys.verification.models import Partner
 
-    partner = db.session.get(Partner, partner_id)
+    partner = partners.get_partner(db.session, partner_id)
     if partner is None:
         raise click.ClickException(f"No partner with id {partner_id}.")
     try:
-        key = partners.issue_key(db.session, keyring(), SYSTEM, partner)
+        key = partners.issue_key(db.session, keyring(), CLI_ACTOR, partner)
     except partners.PartnerError as exc:
         db.session.rollback()
         raise click.ClickException(str(exc)) from None
@@ -327,17 +338,42 @@ def partner_new_key(partner_id: int) -> None:
 
 
 @partner_cli.command("revoke-key")
-@click.argument("prefix")
-def partner_revoke_key(prefix: str) -> None:
-    """Revoke a key at once, by its public prefix (the 8 characters after idsys_)."""
+@click.argument("key_or_prefix")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def partner_revoke_key(key_or_prefix: str, yes: bool) -> None:
+    """Revoke a key at once, by its public prefix (the 8 characters after idsys_) or the whole
+    key."""
+    from idsys.crypto import apikeys
     from idsys.verification import services as partners
 
+    # A whole key names its prefix; only the prefix is used, and shown, from here on.
+    text = key_or_prefix.strip()
+    parts = apikeys.split_key(text)
+    prefix = parts[0] if parts else text.removeprefix("idsys_").split("_", 1)[0]
     key = partners.key_by_prefix(db.session, prefix)
     if key is None:
-        raise click.ClickException(f"No key with prefix {prefix!r}.")
-    partners.revoke_key(db.session, keyring(), SYSTEM, key)
+        raise click.ClickException(f"No key with prefix {prefix[:8]!r}.")
+    partner = key.partner
+    try:
+        if key.revoked_at is None and not yes:
+            last = partners.is_last_live_key(db.session, key)
+            consequence = (
+                "It is the partner's LAST live key: the partner cannot verify cards until a "
+                "new key is issued."
+                if last
+                else "The partner keeps its other live key."
+            )
+            click.confirm(
+                f"Revoke key {prefix} of partner {partner.id} {partner.name!r}? {consequence}",
+                abort=True,
+            )
+        partners.revoke_key(db.session, keyring(), CLI_ACTOR, key)
+    except partners.KeyAlreadyRevoked as exc:
+        db.session.rollback()
+        click.echo(str(exc))
+        return
     db.session.commit()
-    click.echo(f"Key {prefix} revoked.")
+    click.echo(f"Key {prefix} of partner {partner.id} {partner.name!r} revoked.")
 
 
 @idsys_cli.command("reports-recount")

@@ -8,6 +8,7 @@ the card id and the result, never with the QR text or anything read from it.
 from __future__ import annotations
 
 import base64
+import unicodedata
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,19 +46,32 @@ from idsys.crypto.claim169 import (
 )
 from idsys.crypto.statuslist import public_reason, sign_status_list
 from idsys.db import statement_by_statement, table_of
+from idsys.i18n import N_
 from idsys.verification.models import Partner, PartnerKey, PartnerKind, PartnerUsage, Scope
 
 MAX_LIVE_KEYS = 2  # the old and the new one, during a rotation
+MAX_QUOTA = 1_000_000
+# Ids are the database's INTEGER (PostgreSQL's int4); a larger one cannot name a row, and
+# SQLite refuses to even compare with one past 64 bits (OverflowError).
+MAX_ID = 2**31 - 1
 PARTNER_ACTOR_ROLE = "partner"
 
 
 class PartnerError(Exception):
     """Base class; ``code`` is the stable error code of the API, ``status`` its HTTP status,
-    ``partner`` the partner who made the request when it was authenticated (for the audit)."""
+    ``partner`` the partner who made the request when it was authenticated (for the audit).
+
+    The errors an admin sees carry ``message``, a msgid (translated where shown), and its
+    ``params``; ``str(error)`` is the English text, for the API and the command line.
+    """
 
     code = "partner_error"
     status = 400
     partner: PartnerContext | None = None
+
+    def __init__(self, message: str, **params: object) -> None:
+        super().__init__(message % params if params else message)
+        self.message, self.params = message, params
 
 
 class RequestRejected(PartnerError):
@@ -99,8 +113,39 @@ class TooManyKeys(PartnerError):
 
     def __init__(self) -> None:
         super().__init__(
-            f"A partner holds at most {MAX_LIVE_KEYS} live keys: revoke the old one first."
+            N_("A partner holds at most %(n)s live keys: revoke the old one first."),
+            n=MAX_LIVE_KEYS,
         )
+
+
+class KeyAlreadyIssued(PartnerError):
+    """The form that asked for a key was sent again (a reload, Back and resubmit): the key it
+    issued was shown once, and is not shown again."""
+
+    code, status = "key_already_issued", 409
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__(
+            N_(
+                "This key was already issued (prefix %(prefix)s), from this page or since it "
+                "was opened. If it was not noted, revoke it and issue a new one."
+            ),
+            prefix=prefix,
+        )
+        self.prefix = prefix
+
+
+class KeyAlreadyRevoked(PartnerError):
+    code, status = "key_already_revoked", 409
+
+    def __init__(self, prefix: str, revoked_at: datetime) -> None:
+        day = _aware(revoked_at).date().isoformat()
+        super().__init__(
+            N_("Key %(prefix)s was already revoked on %(date)s; nothing was changed."),
+            prefix=prefix,
+            date=day,
+        )
+        self.prefix, self.revoked_at = prefix, revoked_at
 
 
 class InvalidPartner(PartnerError):
@@ -110,16 +155,66 @@ class InvalidPartner(PartnerError):
 class PartnerExists(InvalidPartner):
     def __init__(self, name: str) -> None:
         super().__init__(
-            f"A partner named {name} is already registered (was the form sent twice?). Open it "
-            "from the partner list, and issue it a new key there if its key was not noted."
+            N_(
+                "A partner named %(name)s is already registered (was the form sent twice?). "
+                "Open it from the partner list, and issue it a new key there if its key was "
+                "not noted."
+            ),
+            name=name,
         )
 
 
 # -- registry -----------------------------------------------------------------------------------
 
 
+def get_partner(session: Session, partner_id: int) -> Partner | None:
+    """The partner with this id, or None, also for an id no database row can have."""
+    if not 1 <= partner_id <= MAX_ID:
+        return None
+    return session.get(Partner, partner_id)
+
+
 def list_partners(session: Session) -> list[Partner]:
     return list(session.scalars(select(Partner).order_by(Partner.name)))
+
+
+def live_key_counts(session: Session) -> dict[int, int]:
+    """Live keys per partner id, in one query; a partner without any is absent."""
+    counts = (
+        select(PartnerKey.partner_id, func.count())
+        .where(PartnerKey.revoked_at.is_(None))
+        .group_by(PartnerKey.partner_id)
+    )
+    return dict(session.execute(counts).all())
+
+
+def normalise_name(raw: str) -> str:
+    """The name as stored and compared: NFKC (full-width letters, ligatures and look-alike
+    compatibility forms become the plain ones) with its spacing collapsed.
+
+    Raises InvalidPartner for a control or invisible formatting character (Unicode category
+    C: a zero-width space, a text-direction override): such a name can look identical to
+    another one, or empty, and would slip past the duplicate check.
+    """
+    name = " ".join(unicodedata.normalize("NFKC", raw).split())
+    for char in name:
+        if unicodedata.category(char).startswith("C"):
+            raise InvalidPartner(
+                N_(
+                    "The name contains an invisible or control character (%(char)s), such as "
+                    "a zero-width space or a text-direction mark: type the name again without "
+                    "it."
+                ),
+                char=f"U+{ord(char):04X}",
+            )
+    if not 2 <= len(name) <= 120:
+        raise InvalidPartner(N_("Give the partner's name (2 to 120 characters)."))
+    return name
+
+
+def _check_quota(daily_quota: int) -> None:
+    if not 1 <= daily_quota <= MAX_QUOTA:
+        raise InvalidPartner(N_("The daily quota must be between 1 and 1,000,000."))
 
 
 def create_partner(
@@ -134,11 +229,8 @@ def create_partner(
     daily_quota: int,
 ) -> tuple[Partner, str]:
     """Register a partner and issue its first key; the full key is returned once, never stored."""
-    name = " ".join(name.split())
-    if not 2 <= len(name) <= 120:
-        raise InvalidPartner("Give the partner's name (2 to 120 characters).")
-    if not 1 <= daily_quota <= 1_000_000:
-        raise InvalidPartner("The daily quota must be between 1 and 1,000,000.")
+    name = normalise_name(name)
+    _check_quota(daily_quota)
     partner = Partner(
         name=name,
         kind=kind.value,
@@ -170,13 +262,56 @@ def create_partner(
     return partner, issue_key(session, keys, actor, partner)
 
 
-def issue_key(session: Session, keys: KeyRing, actor: Actor, partner: Partner) -> str:
-    if len(partner.live_keys) >= MAX_LIVE_KEYS:
+def _check_issuable(
+    session: Session, partner: Partner, newest_seen: int | None, issued: int | None = None
+) -> None:
+    """Raise KeyAlreadyIssued when a key newer than ``newest_seen`` exists (besides
+    ``issued``), TooManyKeys when the partner already holds its live keys. Read from the
+    database, not from ``partner.keys``, which holds what this session loaded earlier."""
+    others = select(PartnerKey).where(PartnerKey.partner_id == partner.id)
+    if issued is not None:
+        others = others.where(PartnerKey.id != issued)
+    if newest_seen is not None:
+        newer = session.scalars(
+            others.where(PartnerKey.id > newest_seen).order_by(PartnerKey.id).limit(1)
+        ).first()
+        if newer is not None:
+            raise KeyAlreadyIssued(newer.prefix)
+    live = session.scalar(
+        select(func.count()).select_from(others.where(PartnerKey.revoked_at.is_(None)).subquery())
+    )
+    if (live or 0) >= MAX_LIVE_KEYS:
         raise TooManyKeys()
+
+
+def newest_key_id(session: Session, partner: Partner) -> int:
+    """The id of the partner's newest key (0 without one): what an issuing form was opened at."""
+    newest = session.scalar(
+        select(func.max(PartnerKey.id)).where(PartnerKey.partner_id == partner.id)
+    )
+    return newest or 0
+
+
+def issue_key(
+    session: Session,
+    keys: KeyRing,
+    actor: Actor,
+    partner: Partner,
+    *,
+    newest_seen: int | None = None,
+) -> str:
+    """Issue a key and return it in full, once; only its digest is stored.
+
+    ``newest_seen`` is the partner's newest key id when the asking form was drawn
+    (`newest_key_id`): a form issues one key at most, so a reload or a resubmission raises
+    KeyAlreadyIssued naming the key it issued. Raises TooManyKeys at MAX_LIVE_KEYS.
+    """
+    if newest_seen is not None and not 0 <= newest_seen <= MAX_ID:
+        raise InvalidPartner(N_("This form is out of date: open the partner's page again."))
+    _check_issuable(session, partner, newest_seen)
     full, prefix, digest = apikeys.new_api_key()
     key = PartnerKey(partner_id=partner.id, prefix=prefix, digest=digest)
     session.add(key)
-    partner.keys.append(key)
     session.flush()
     record(
         session,
@@ -187,23 +322,57 @@ def issue_key(session: Session, keys: KeyRing, actor: Actor, partner: Partner) -
         target_id=partner.id,
         detail=f"key={prefix}",
     )
+    # Checked again with the chain's lock held (until commit): of two requests at once (two
+    # admins, a double click), the second one sees the first one's key here.
+    _check_issuable(session, partner, newest_seen, issued=key.id)
+    session.expire(partner, ["keys"])  # loaded before the new key, if at all
     return full
 
 
-def revoke_key(session: Session, keys: KeyRing, actor: Actor, key: PartnerKey) -> None:
-    """Effective on the next request: every request re-reads the key."""
-    if key.revoked_at is None:
-        key.revoked_at = datetime.now(UTC)
-        session.flush()
-        record(
-            session,
-            keys,
-            actor,
-            "partner.key_revoke",
-            target_type="partner",
-            target_id=key.partner_id,
-            detail=f"key={key.prefix}",
+def is_last_live_key(session: Session, key: PartnerKey) -> bool:
+    """Whether revoking ``key`` leaves its partner without any live key (it then cannot
+    verify cards until a new key is issued)."""
+    if key.revoked_at is not None:
+        return False
+    others = session.scalar(
+        select(func.count())
+        .select_from(PartnerKey)
+        .where(
+            PartnerKey.partner_id == key.partner_id,
+            PartnerKey.id != key.id,
+            PartnerKey.revoked_at.is_(None),
         )
+    )
+    return not others
+
+
+def revoke_key(session: Session, keys: KeyRing, actor: Actor, key: PartnerKey) -> None:
+    """Effective on the next request: every request re-reads the key.
+
+    Raises KeyAlreadyRevoked (nothing audited) when it was revoked before, also by a request
+    that got there first: the UPDATE changes the row only while it is live.
+    """
+    if key.revoked_at is None:
+        revoked = session.scalar(
+            update(PartnerKey)
+            .where(PartnerKey.id == key.id, PartnerKey.revoked_at.is_(None))
+            .values(revoked_at=datetime.now(UTC))
+            .returning(PartnerKey.id)
+            .execution_options(synchronize_session=False)
+        )
+        session.refresh(key)
+        if revoked is not None:
+            record(
+                session,
+                keys,
+                actor,
+                "partner.key_revoke",
+                target_type="partner",
+                target_id=key.partner_id,
+                detail=f"key={key.prefix}",
+            )
+            return
+    raise KeyAlreadyRevoked(key.prefix, key.revoked_at or datetime.now(UTC))
 
 
 def update_partner(
@@ -214,18 +383,25 @@ def update_partner(
     *,
     scope: Scope,
     daily_quota: int,
-    enabled: bool,
     contact: str,
-) -> None:
-    if not 1 <= daily_quota <= 1_000_000:
-        raise InvalidPartner("The daily quota must be between 1 and 1,000,000.")
+) -> list[str]:
+    """Save the agreement's terms; returns what changed (empty: nothing, and nothing audited).
+
+    The audit row names each change: the scope and the quota from old to new, the contact
+    only as changed (it names a person). At most 53 characters, within the detail's 64.
+    """
+    _check_quota(daily_quota)
+    contact = contact.strip()[:200]
     changes = []
     if partner.scope != scope.value:
-        changes.append(f"scope={scope.value}")
-    if partner.is_enabled != enabled:
-        changes.append("enabled" if enabled else "disabled")
-    partner.scope, partner.daily_quota, partner.is_enabled = scope.value, daily_quota, enabled
-    partner.contact = contact.strip()[:200]
+        changes.append(f"scope={partner.scope}->{scope.value}")
+    if partner.daily_quota != daily_quota:
+        changes.append(f"quota={partner.daily_quota}->{daily_quota}")
+    if partner.contact != contact:
+        changes.append("contact")
+    if not changes:
+        return changes
+    partner.scope, partner.daily_quota, partner.contact = scope.value, daily_quota, contact
     session.flush()
     record(
         session,
@@ -234,8 +410,30 @@ def update_partner(
         "partner.update",
         target_type="partner",
         target_id=partner.id,
-        detail=",".join(changes)[:64] or None,
+        detail=",".join(changes),
     )
+    return changes
+
+
+def set_enabled(
+    session: Session, keys: KeyRing, actor: Actor, partner: Partner, enabled: bool
+) -> bool:
+    """Enable or disable a partner's access; returns False when it already was (nothing is
+    audited then). Disabled, every request with its keys is refused with a 403, from the
+    next one on: every request re-reads the partner."""
+    if partner.is_enabled == enabled:
+        return False
+    partner.is_enabled = enabled
+    session.flush()
+    record(
+        session,
+        keys,
+        actor,
+        "partner.enable" if enabled else "partner.disable",
+        target_type="partner",
+        target_id=partner.id,
+    )
+    return True
 
 
 def key_by_prefix(session: Session, prefix: str) -> PartnerKey | None:

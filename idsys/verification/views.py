@@ -36,7 +36,13 @@ from idsys.db import db
 from idsys.extensions import client_address, csrf, keyring, limiter, policy
 from idsys.policy import local_date
 from idsys.verification import services
-from idsys.verification.forms import KeyActionForm, PartnerEditForm, PartnerForm
+from idsys.verification.forms import (
+    AccessForm,
+    KeyActionForm,
+    KeyIssueForm,
+    PartnerEditForm,
+    PartnerForm,
+)
 from idsys.verification.models import Partner, PartnerKey, PartnerKind, Scope
 from idsys.web import retry_later
 
@@ -278,18 +284,25 @@ def scan() -> Any:
 
 
 def _partner_or_404(partner_id: int) -> Partner:
-    partner = db.session.get(Partner, partner_id)
+    partner = services.get_partner(db.session, partner_id)
     if partner is None:
         abort(404)
     return partner
+
+
+def _message(exc: services.PartnerError) -> str:
+    """An error for the admin's page, in the page's language."""
+    return str(_(exc.message, **exc.params))
 
 
 @admin_bp.get("/")
 @roles_required(Role.ADMIN)
 def partner_list() -> Any:
     today = _today()
+    live = services.live_key_counts(db.session)
     rows = [
-        (p, services.usage_today(db.session, p, today)) for p in services.list_partners(db.session)
+        (p, services.usage_today(db.session, p, today), live.get(p.id, 0))
+        for p in services.list_partners(db.session)
     ]
     return render_template("verification/partners.html", rows=rows)
 
@@ -312,7 +325,7 @@ def partner_create() -> Any:
             )
         except services.PartnerError as exc:
             db.session.rollback()
-            form.name.errors.append(str(exc))
+            form.name.errors.append(_message(exc))
         else:
             db.session.commit()
             return render_template("verification/key.html", partner=partner, key=key)
@@ -325,48 +338,61 @@ def partner_create() -> Any:
 @roles_required(Role.ADMIN)
 def partner_detail(partner_id: int) -> Any:
     partner = _partner_or_404(partner_id)
-    form = PartnerEditForm(obj=partner, enabled=partner.is_enabled)
-    if request.method == "GET":
-        form.enabled.data = partner.is_enabled
+    form = PartnerEditForm(obj=partner)
     if form.validate_on_submit():
         try:
-            services.update_partner(
+            changed = services.update_partner(
                 db.session,
                 keyring(),
                 actor_of(current_user),
                 partner,
                 scope=Scope(form.scope.data),
                 daily_quota=form.daily_quota.data or 0,
-                enabled=bool(form.enabled.data),
                 contact=form.contact.data or "",
             )
         except services.PartnerError as exc:
             db.session.rollback()
-            form.daily_quota.errors.append(str(exc))
+            form.daily_quota.errors.append(_message(exc))
         else:
             db.session.commit()
-            flash(_("Partner saved."), "success")
+            if changed:
+                flash(_("Partner saved."), "success")
+            else:
+                flash(_("Nothing changed."), "info")
             return redirect(url_for("partners.partner_detail", partner_id=partner.id))
+    issue = KeyIssueForm(newest_key=services.newest_key_id(db.session, partner))
     return render_template(
         "verification/partner.html",
         partner=partner,
         form=form,
-        action=KeyActionForm(),
+        issue=issue,
+        max_live_keys=services.MAX_LIVE_KEYS,
         usage=services.usage_today(db.session, partner, _today()),
-    )
+    ), (400 if form.errors else 200)
 
 
 @admin_bp.post("/<int:partner_id>/keys")
 @roles_required(Role.ADMIN)
 def key_issue(partner_id: int) -> Any:
     partner = _partner_or_404(partner_id)
-    if not KeyActionForm().validate_on_submit():
-        abort(400)
+    form = KeyIssueForm()
+    if not form.validate_on_submit():
+        # Not sent from the partner's page as drawn (its key state is missing or altered).
+        flash(
+            _("Nothing was issued: open the partner's page again and issue the key there."), "error"
+        )
+        return redirect(url_for("partners.partner_detail", partner_id=partner.id))
     try:
-        key = services.issue_key(db.session, keyring(), actor_of(current_user), partner)
+        key = services.issue_key(
+            db.session,
+            keyring(),
+            actor_of(current_user),
+            partner,
+            newest_seen=form.newest_key.data,
+        )
     except services.PartnerError as exc:
         db.session.rollback()
-        flash(str(exc), "error")
+        flash(_message(exc), "error")
         return redirect(url_for("partners.partner_detail", partner_id=partner.id))
     db.session.commit()
     return render_template("verification/key.html", partner=partner, key=key)
@@ -381,8 +407,56 @@ def key_revoke(partner_id: int, prefix: str) -> Any:
         abort(404)
     form = KeyActionForm()
     if form.validate_on_submit():
-        services.revoke_key(db.session, keyring(), actor_of(current_user), key)
-        db.session.commit()
-        flash(_("Key %(prefix)s revoked: it stops working at once.", prefix=prefix), "success")
+        try:
+            services.revoke_key(db.session, keyring(), actor_of(current_user), key)
+        except services.KeyAlreadyRevoked as exc:
+            db.session.rollback()
+            flash(_message(exc), "info")
+        else:
+            db.session.commit()
+            flash(_("Key %(prefix)s revoked: it stops working at once.", prefix=prefix), "success")
         return redirect(url_for("partners.partner_detail", partner_id=partner.id))
-    return render_template("verification/revoke.html", partner=partner, key=key, form=form)
+    return render_template(
+        "verification/revoke.html",
+        partner=partner,
+        key=key,
+        form=form,
+        last=services.is_last_live_key(db.session, key),
+    )
+
+
+@admin_bp.route("/<int:partner_id>/access", methods=["GET", "POST"])
+@roles_required(Role.ADMIN)
+def partner_access(partner_id: int) -> Any:
+    """Enable or disable a partner's access, after a confirmation page. The page offers the
+    opposite of the current state; the form names the state it asks for, so that sending it
+    twice (or after someone else's change) never switches back."""
+    partner = _partner_or_404(partner_id)
+    form = AccessForm(target="disabled" if partner.is_enabled else "enabled")
+    if form.validate_on_submit():
+        enable = form.target.data == "enabled"
+        changed = services.set_enabled(
+            db.session, keyring(), actor_of(current_user), partner, enable
+        )
+        db.session.commit()
+        if not changed:
+            flash(
+                _("This partner's access was already enabled; nothing was changed.")
+                if enable
+                else _("This partner's access was already disabled; nothing was changed."),
+                "info",
+            )
+        elif enable:
+            flash(_("Access enabled: the partner's live keys work again."), "success")
+        else:
+            flash(
+                _("Access disabled: every request with this partner's keys is refused."),
+                "success",
+            )
+        return redirect(url_for("partners.partner_detail", partner_id=partner.id))
+    return render_template(
+        "verification/partner_access.html",
+        partner=partner,
+        form=form,
+        enable=not partner.is_enabled,
+    ), (400 if form.errors else 200)

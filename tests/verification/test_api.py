@@ -344,16 +344,7 @@ def test_disabled_partner_gets_403(
     with app.app_context():
         stored = services.key_by_prefix(db.session, key.split("_")[1])
         assert stored is not None
-        services.update_partner(
-            db.session,
-            keys,
-            SYSTEM,
-            stored.partner,
-            scope=Scope.STATUS,
-            daily_quota=10,
-            enabled=False,
-            contact="",
-        )
+        services.set_enabled(db.session, keys, SYSTEM, stored.partner, False)
         db.session.commit()
     response = _post(client, key, {"qr": "x"})
     assert response.status_code == 403 and response.json["error"] == "partner_disabled"
