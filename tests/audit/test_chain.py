@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -164,6 +165,26 @@ def test_admin_page_verifies_the_chain(client: Any, signed_in: Any) -> None:
     token = csrf_token(client, "/admin/audit/")
     page = client.post("/admin/audit/verify", data={"csrf_token": token})
     assert "Intact:" in page.get_data(as_text=True)
+
+
+def test_admin_page_names_actors_without_a_staff_id(
+    app: Flask, client: Any, signed_in: Any
+) -> None:
+    """Partner API calls and command-line actions are told apart from scheduled jobs."""
+    with app.app_context():
+        keys = app.extensions["idsys.keyring"]
+        for actor, action in (
+            (Actor(None, "partner"), "verification.check"),
+            (Actor(None, "cli"), "partner.key_revoke"),
+            (SYSTEM, "job.purge"),
+        ):
+            record(db.session, keys, actor, action)
+        db.session.commit()
+    signed_in(Role.ADMIN)
+    page = client.get("/admin/audit/").get_data(as_text=True)
+    for role, action in (("partner", "verification.check"), ("cli", "partner.key_revoke")):
+        assert re.search(rf"<td>{role}</td>\s*<td>[^<]*{re.escape(action)}", page), role
+    assert re.search(r"<td>system</td>\s*<td>[^<]*job\.purge", page)
 
 
 def test_system_actor_and_failure_outcome(session: Session, keys: KeyRing) -> None:
