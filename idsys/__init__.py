@@ -112,11 +112,11 @@ def create_app(config_name: str | None = None, overrides: dict[str, Any] | None 
             app.wsgi_app, x_for=count, x_proto=count, x_host=count
         )
 
-    _init_extensions(app)
-    _register_blueprints(app)
-
     from idsys import cli, web
 
+    web.init_url_map(app)
+    _init_extensions(app)
+    _register_blueprints(app)
     web.init_app(app)
     cli.init_app(app)
 

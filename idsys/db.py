@@ -25,6 +25,11 @@ NAMING_CONVENTION = {
 }
 
 
+# Row ids are INTEGER columns (PostgreSQL's int4): a larger number cannot name a row, and SQLite
+# cannot even compare with one past 64 bits (OverflowError).
+MAX_ROW_ID = 2**31 - 1
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 

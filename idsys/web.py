@@ -33,12 +33,13 @@ from gunicorn.http.errors import NoMoreData, ParseException
 from limits.errors import StorageError
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.routing import IntegerConverter
 
 from idsys.audit import sealer
 from idsys.audit.services import Outcome, record
 from idsys.auth.access import ACCESS_ATTR, Access, access_of
 from idsys.auth.models import Role, StaffUser
-from idsys.db import db
+from idsys.db import MAX_ROW_ID, db
 from idsys.extensions import keyring, limiter, login_manager
 from idsys.i18n import LANGUAGE_NAMES, N_
 
@@ -321,6 +322,20 @@ def _tolerate_storage_errors_after_the_view(app: Flask) -> None:
             hooks[index] = _uncounted_when_storage_fails(hook)
             return
     raise RuntimeError("Flask-Limiter's after-request hook is not where this version put it")
+
+
+class RowIdConverter(IntegerConverter):
+    """``<int:…>`` in an address is a row id: a number no row can have matches no route (404)
+    instead of reaching the database, which fails on it (a 500)."""
+
+    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_ROW_ID)
+        super().__init__(url_map, *args, **kwargs)
+
+
+def init_url_map(app: Flask) -> None:
+    """Before any route is added: routes take their converters when they are registered."""
+    app.url_map.converters["int"] = RowIdConverter
 
 
 def init_app(app: Flask) -> None:

@@ -18,8 +18,9 @@ from wtforms.validators import (
 )
 from wtforms.widgets import HiddenInput
 
+from idsys.db import MAX_ROW_ID
 from idsys.verification.models import PartnerKind, Scope
-from idsys.verification.services import MAX_ID, MAX_QUOTA
+from idsys.verification.services import MAX_QUOTA
 
 SCOPE_CHOICES = [
     SelectChoice(Scope.STATUS.value, _l("Status only (valid, expired, revoked)")),
@@ -111,5 +112,5 @@ class KeyIssueForm(FlaskForm):
         max_length=10,
         message=_l("This form is out of date: open the partner's page again."),
         widget=HiddenInput(),
-        validators=[InputRequired(), NumberRange(min=0, max=MAX_ID)],
+        validators=[InputRequired(), NumberRange(min=0, max=MAX_ROW_ID)],
     )

@@ -45,15 +45,12 @@ from idsys.crypto.claim169 import (
     decode_and_verify,
 )
 from idsys.crypto.statuslist import public_reason, sign_status_list
-from idsys.db import statement_by_statement, table_of
+from idsys.db import MAX_ROW_ID, statement_by_statement, table_of
 from idsys.i18n import N_
 from idsys.verification.models import Partner, PartnerKey, PartnerKind, PartnerUsage, Scope
 
 MAX_LIVE_KEYS = 2  # the old and the new one, during a rotation
 MAX_QUOTA = 1_000_000
-# Ids are the database's INTEGER (PostgreSQL's int4); a larger one cannot name a row, and
-# SQLite refuses to even compare with one past 64 bits (OverflowError).
-MAX_ID = 2**31 - 1
 PARTNER_ACTOR_ROLE = "partner"
 
 
@@ -169,7 +166,7 @@ class PartnerExists(InvalidPartner):
 
 def get_partner(session: Session, partner_id: int) -> Partner | None:
     """The partner with this id, or None, also for an id no database row can have."""
-    if not 1 <= partner_id <= MAX_ID:
+    if not 1 <= partner_id <= MAX_ROW_ID:
         return None
     return session.get(Partner, partner_id)
 
@@ -306,7 +303,7 @@ def issue_key(
     (`newest_key_id`): a form issues one key at most, so a reload or a resubmission raises
     KeyAlreadyIssued naming the key it issued. Raises TooManyKeys at MAX_LIVE_KEYS.
     """
-    if newest_seen is not None and not 0 <= newest_seen <= MAX_ID:
+    if newest_seen is not None and not 0 <= newest_seen <= MAX_ROW_ID:
         raise InvalidPartner(N_("This form is out of date: open the partner's page again."))
     _check_issuable(session, partner, newest_seen)
     full, prefix, digest = apikeys.new_api_key()
