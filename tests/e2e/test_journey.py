@@ -40,6 +40,14 @@ def _tool(name: str) -> str:
     return path
 
 
+def submit(page: Any, selector: str) -> None:
+    """Click a button that sends a form, and wait for the page it leads to: a click returns once
+    the navigation has started, and the next step must read and fill the new page, not the old
+    one still on screen (which made this test fail now and then on a busy machine)."""
+    with page.expect_navigation():
+        page.click(selector)
+
+
 class Journey:
     def __init__(self, browser: Any, live: LiveServer, folder: Path) -> None:
         self.browser, self.live, self.folder = browser, live, folder
@@ -60,7 +68,7 @@ class Journey:
         page.goto("/login")
         page.fill("input[name=username]", username)
         page.fill("input[name=password]", password)
-        page.click("main button[type=submit]")
+        submit(page, "main button[type=submit]")
 
 
 def _first_admin(app: Flask, keys: KeyRing) -> None:
@@ -104,7 +112,7 @@ def test_the_whole_journey(
     admin.fill("input[name=username]", "lucia")
     admin.fill("input[name=display_name]", "Lucía Empleada")
     admin.select_option("select[name=role]", "clerk")
-    admin.click("main button[type=submit]")
+    submit(admin, "main button[type=submit]")
     clerk_otp = admin.locator("p.otp code").inner_text().strip()
     journey.shot(admin, "admin-created-clerk")
     admin.goto("/admin/partners/new")
@@ -112,7 +120,7 @@ def test_the_whole_journey(
     admin.select_option("select[name=kind]", "library")
     admin.select_option("select[name=scope]", "photo")
     admin.fill("input[name=daily_quota]", "500")
-    admin.click("main button[type=submit]")
+    submit(admin, "main button[type=submit]")
     api_key = admin.locator("p.otp code").inner_text().strip()
     assert api_key.startswith("idsys_")
     journey.shot(admin, "admin-created-partner")
@@ -125,13 +133,13 @@ def test_the_whole_journey(
     clerk.fill("input[name=current]", clerk_otp)
     clerk.fill("input[name=new]", CLERK_PASSWORD)
     clerk.fill("input[name=confirm]", CLERK_PASSWORD)
-    clerk.click("main button[type=submit]")
+    submit(clerk, "main button[type=submit]")
     clerk.goto("/account/totp")
     secret = clerk.locator("code.secret").inner_text().strip()
     journey.shot(clerk, "clerk-totp-enrolment")
     clerk.fill("input[name=code]", current_code(secret))
-    clerk.click("main button[type=submit]")
-    clerk.click("button:has-text('Sign out')")
+    submit(clerk, "main button[type=submit]")
+    submit(clerk, "button:has-text('Sign out')")
     journey.sign_in(clerk, "lucia", CLERK_PASSWORD)
     assert "/login/totp" in clerk.url
     with live_app.app_context():
@@ -141,13 +149,13 @@ def test_the_whole_journey(
     # The enrolment's own code cannot be used twice; the next step's code is within the drift
     # that authenticator clocks are allowed, so it is what a phone a little fast would show.
     clerk.fill("input[name=code]", current_code(secret, at=(step + 1) * 30))
-    clerk.click("main button[type=submit]")
+    submit(clerk, "main button[type=submit]")
     assert clerk.url.endswith("/home")
     journey.shot(clerk, "clerk-signed-in-with-totp")
 
     # 3. The clerk takes the application.
     clerk.goto("/intake/")
-    clerk.click("button:has-text('Start')")
+    submit(clerk, "button:has-text('Start')")
     reference_path = clerk.url.rsplit("/", 1)[0]
     for name, value in {
         "given_names": "Guadalupe",
@@ -162,7 +170,7 @@ def test_the_whole_journey(
     clerk.select_option("select[name=gender]", "F")
     clerk.select_option("select[name=language1]", "es")
     journey.shot(clerk, "clerk-details")
-    clerk.click("button:has-text('Save and continue')")
+    submit(clerk, "button:has-text('Save and continue')")
     assert clerk.url.endswith("/documents")
     assert "Not enough yet" in clerk.content()
     for code_, issued, expiry, address in (
@@ -175,7 +183,7 @@ def test_the_whole_journey(
             clerk.fill("input[name=expiry_date]", expiry)
         clerk.check("input[name=name_matches][value=yes]")
         clerk.check(f"input[name=address_matches][value={address}]")
-        clerk.click("button:has-text('Add document')")
+        submit(clerk, "button:has-text('Add document')")
     assert "The documents meet the rules" in clerk.content()
     journey.shot(clerk, "clerk-documents-evaluated")
     clerk.goto(f"{reference_path}/photo")
@@ -185,7 +193,7 @@ def test_the_whole_journey(
     clerk.wait_for_url(f"**{reference_path}/review", timeout=15000)
     assert clerk.locator("img.photo").count() == 1
     journey.shot(clerk, "clerk-review-with-photo")
-    clerk.click("button:has-text('Submit application')")
+    submit(clerk, "button:has-text('Submit application')")
     reference = clerk.locator("p.otp code").inner_text().strip()
     journey.shot(clerk, "clerk-submitted")
 
@@ -196,16 +204,16 @@ def test_the_whole_journey(
     supervisor.check("input[name=decision][value=approve]")
     supervisor.check("input[name=approve_codes][value=rules_satisfied]")
     journey.shot(supervisor, "supervisor-decision")
-    supervisor.click("button:has-text('Record decision')")
+    submit(supervisor, "button:has-text('Record decision')")
     supervisor.goto("/cards/")
-    supervisor.click("button:has-text('Release into a new print batch')")
-    supervisor.click("button:has-text('Prepare PDF')")
+    submit(supervisor, "button:has-text('Release into a new print batch')")
+    submit(supervisor, "button:has-text('Prepare PDF')")
     journey.shot(supervisor, "supervisor-batch")
     with supervisor.expect_download() as download_info:
         supervisor.click("a:has-text('Download')")
     pdf_path = tmp_path / "batch.pdf"
     download_info.value.save_as(pdf_path)
-    supervisor.click("button:has-text('Mark batch printed')")
+    submit(supervisor, "button:has-text('Mark batch printed')")
     assert "its cards are now valid" in supervisor.content()
     journey.shot(supervisor, "supervisor-batch-printed")
     subprocess.run(
@@ -252,8 +260,8 @@ def test_the_whole_journey(
     resident.goto("/status")
     resident.fill("input[name=reference]", reference)
     resident.fill("input[name=date_of_birth]", "1990-05-17")
-    resident.press("input[name=date_of_birth]", "Enter")
-    resident.wait_for_load_state()
+    with resident.expect_navigation():
+        resident.press("input[name=date_of_birth]", "Enter")
     assert resident.locator("html").get_attribute("lang") == "es"
     assert "Guadalupe" not in resident.content()
     journey.shot(resident, "resident-status-es")
@@ -261,7 +269,7 @@ def test_the_whole_journey(
     # 7. The card is reported stolen; the scanner now says "revoked".
     clerk.goto(f"/cards/history/{reference.replace('-', '')}")
     clerk.check("input[name=reason][value=stolen]")
-    clerk.click("button:has-text('Revoke and replace')")
+    submit(clerk, "button:has-text('Revoke and replace')")
     journey.shot(clerk, "clerk-reported-stolen")
     partner.fill("#qr-input", qr_text)
     partner.press("#qr-input", "Enter")
