@@ -232,16 +232,7 @@ def test_a_refused_key_brings_the_key_form_back(
         key, expected = partner_key(name="Clínica"), "access is suspended"
         with app.app_context():
             row = db.session.query(Partner).filter_by(name="Clínica").one()
-            partners.update_partner(
-                db.session,
-                keys,
-                SYSTEM,
-                row,
-                scope=Scope(row.scope),
-                daily_quota=row.daily_quota,
-                enabled=False,
-                contact=row.contact,
-            )
+            partners.set_enabled(db.session, keys, SYSTEM, row, False)
             db.session.commit()
     page = open_scanner(key)
     scan(page, card["qr"])
