@@ -126,6 +126,16 @@ def scan(page: Any, text: str) -> None:
     page.press("#qr-input", "Enter")
 
 
+def assert_cleared(page: Any) -> None:
+    """Nothing of the last holder left on the page: no verdict, no details, no photo."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("#result")).to_be_hidden()
+    assert page.locator("#result-word").text_content() == ""
+    assert page.locator("#result-detail").text_content() == ""
+    assert page.locator("#result-photo").get_attribute("src") is None
+
+
 def background(page: Any) -> str:
     return str(page.eval_on_selector("#result", "e => getComputedStyle(e).backgroundColor"))
 
@@ -259,10 +269,7 @@ def test_the_clear_button_removes_the_holder_and_returns_to_the_scan_input(
     expect(page.locator("#result-detail")).to_contain_text(HOLDER)
     page.locator("#clear-result").focus()
     page.keyboard.press("Enter")
-    expect(page.locator("#result")).to_be_hidden()
-    assert page.locator("#result-word").text_content() == ""
-    assert page.locator("#result-detail").text_content() == ""
-    assert page.locator("#result-photo").get_attribute("src") is None
+    assert_cleared(page)
     expect(page.locator("#clear-result")).to_be_hidden()
     assert focused_id(page) == "qr-input"
 
@@ -282,9 +289,7 @@ def test_the_result_is_cleared_after_a_minute(
     page.clock.run_for(59_000)
     assert HOLDER in page.locator("#result-detail").inner_text()
     page.clock.run_for(2_000)
-    expect(page.locator("#result")).to_be_hidden()
-    assert page.locator("#result-detail").text_content() == ""
-    assert page.locator("#result-photo").get_attribute("src") is None
+    assert_cleared(page)
 
 
 def test_the_result_is_cleared_when_the_page_is_hidden(
@@ -299,9 +304,7 @@ def test_the_result_is_cleared_when_the_page_is_hidden(
         "() => { Object.defineProperty(document, 'visibilityState', {value: 'hidden', "
         "configurable: true}); document.dispatchEvent(new Event('visibilitychange')); }"
     )
-    expect(page.locator("#result")).to_be_hidden()
-    assert page.locator("#result-detail").text_content() == ""
-    assert page.locator("#result-photo").get_attribute("src") is None
+    assert_cleared(page)
 
 
 def test_the_result_is_cleared_when_the_page_is_left(
