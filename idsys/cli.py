@@ -10,8 +10,7 @@ from flask.cli import AppGroup
 
 from idsys.applications import services as applicants
 from idsys.audit.services import (
-    SYSTEM,
-    Actor,
+    COMMAND_LINE,
     pending_intake,
     record,
     seal_all,
@@ -47,7 +46,7 @@ def create_user(username: str, role: str, display_name: str, password_stdin: boo
         user, generated = auth.create_user(
             db.session,
             keyring(),
-            SYSTEM,
+            COMMAND_LINE,
             username=username,
             display_name=display_name,
             role=Role(role),
@@ -89,7 +88,7 @@ def reset_password(username: str) -> None:
     user = auth.get_by_username(db.session, username)
     if user is None:
         raise click.ClickException(f"No staff account named {username!r}.")
-    password = auth.reset_password(db.session, keyring(), SYSTEM, user)
+    password = auth.reset_password(db.session, keyring(), COMMAND_LINE, user)
     db.session.commit()
     click.echo(f"One-time password for {user.username!r}: {password}")
 
@@ -168,7 +167,7 @@ def erase(applicant_id: str, yes: bool) -> None:
             f"Erase applicant {applicant.id}? Their record becomes unreadable forever", abort=True
         )
     try:
-        applicants.erase_applicant(db.session, keyring(), SYSTEM, applicant.id)
+        applicants.erase_applicant(db.session, keyring(), COMMAND_LINE, applicant.id)
     except applicants.ApplicantError as exc:
         db.session.rollback()
         raise click.ClickException(str(exc)) from None
@@ -217,7 +216,14 @@ def rotate_signing_key(alg: str | None) -> None:
         entry = keys.rotate(KeyPurpose.SIGNING, alg)
     except KeyRingError as exc:
         raise click.ClickException(str(exc)) from None
-    record(db.session, keys, SYSTEM, "keys.rotate_signing", target_type="key", target_id=entry.kid)
+    record(
+        db.session,
+        keys,
+        COMMAND_LINE,
+        "keys.rotate_signing",
+        target_type="key",
+        target_id=entry.kid,
+    )
     db.session.commit()
     click.echo(f"New signing key {entry.kid} ({entry.alg}) signs every card from now on.")
     click.echo("Older keys stay in /.well-known/jwks.json until retired.")
@@ -248,14 +254,9 @@ def retire_signing_key(kid: str, yes: bool) -> None:
         keys.retire(KeyPurpose.SIGNING, kid)
     except KeyRingError as exc:
         raise click.ClickException(str(exc)) from None
-    record(db.session, keys, SYSTEM, "keys.retire_signing", target_type="key", target_id=kid)
+    record(db.session, keys, COMMAND_LINE, "keys.retire_signing", target_type="key", target_id=kid)
     db.session.commit()
     click.echo(f"Signing key {kid} retired.")
-
-
-# Partner commands audit as this actor: the command line, told apart from the scheduled jobs
-# (SYSTEM) in the trail. It has no staff id: whoever runs it holds the server's secrets.
-CLI_ACTOR = Actor(None, "cli")
 
 
 @idsys_cli.group("partner")
@@ -290,7 +291,7 @@ def partner_add(name: str, kind: str, scope: str, quota: int, contact: str) -> N
         partner, key = partners.create_partner(
             db.session,
             keyring(),
-            CLI_ACTOR,
+            COMMAND_LINE,
             name=name,
             kind=PartnerKind(kind),
             contact=contact,
@@ -329,7 +330,7 @@ def partner_new_key(partner_id: int) -> None:
     if partner is None:
         raise click.ClickException(f"No partner with id {partner_id}.")
     try:
-        key = partners.issue_key(db.session, keyring(), CLI_ACTOR, partner)
+        key = partners.issue_key(db.session, keyring(), COMMAND_LINE, partner)
     except partners.PartnerError as exc:
         db.session.rollback()
         raise click.ClickException(str(exc)) from None
@@ -367,7 +368,7 @@ def partner_revoke_key(key_or_prefix: str, yes: bool) -> None:
                 f"Revoke key {prefix} of partner {partner.id} {partner.name!r}? {consequence}",
                 abort=True,
             )
-        partners.revoke_key(db.session, keyring(), CLI_ACTOR, key)
+        partners.revoke_key(db.session, keyring(), COMMAND_LINE, key)
     except partners.KeyAlreadyRevoked as exc:
         db.session.rollback()
         click.echo(str(exc))

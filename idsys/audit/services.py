@@ -41,6 +41,9 @@ class Actor:
 
 
 SYSTEM = Actor(None, None)
+# A person at the server's command line: no staff id (whoever runs it holds the server's
+# secrets), told apart from the scheduled jobs (SYSTEM) in the trail.
+COMMAND_LINE = Actor(None, "cli")
 
 
 _EVENT_FIELDS = (

@@ -165,3 +165,17 @@ def test_cli_create_user_and_ensure_admin(app: Flask) -> None:
     reset = runner.invoke(args=["idsys", "reset-password", "nobody"])
     assert reset.exit_code == 1
     assert "No staff account" in reset.output
+    assert runner.invoke(args=["idsys", "reset-password", "sup1"]).exit_code == 0
+    # A person at the command line, told apart from the scheduled jobs (no role at all).
+    with app.app_context():
+        actors = db.session.execute(
+            select(AuditEvent.action, AuditEvent.actor_id, AuditEvent.actor_role)
+            .where(AuditEvent.action.in_(("staff.create", "staff.password_reset")))
+            .order_by(AuditEvent.seq)
+        ).all()
+    assert [tuple(row) for row in actors] == [
+        ("staff.create", None, None),  # the first admin, made by set-up (make run)
+        ("staff.create", None, "cli"),
+        ("staff.create", None, "cli"),
+        ("staff.password_reset", None, "cli"),
+    ]
