@@ -265,20 +265,31 @@ def _check_issuable(
     """Raise KeyAlreadyIssued when a key newer than ``newest_seen`` exists (besides
     ``issued``), TooManyKeys when the partner already holds its live keys. Read from the
     database, not from ``partner.keys``, which holds what this session loaded earlier."""
-    others = select(PartnerKey).where(PartnerKey.partner_id == partner.id)
-    if issued is not None:
-        others = others.where(PartnerKey.id != issued)
     if newest_seen is not None:
         newer = session.scalars(
-            others.where(PartnerKey.id > newest_seen).order_by(PartnerKey.id).limit(1)
+            select(PartnerKey)
+            .where(
+                PartnerKey.partner_id == partner.id,
+                PartnerKey.id > newest_seen,
+                PartnerKey.id != (issued or 0),
+            )
+            .order_by(PartnerKey.id)
+            .limit(1)
         ).first()
         if newer is not None:
             raise KeyAlreadyIssued(newer.prefix)
-    live = session.scalar(
-        select(func.count()).select_from(others.where(PartnerKey.revoked_at.is_(None)).subquery())
-    )
-    if (live or 0) >= MAX_LIVE_KEYS:
+    if _live_keys_besides(session, partner.id, issued) >= MAX_LIVE_KEYS:
         raise TooManyKeys()
+
+
+def _live_keys_besides(session: Session, partner_id: int, key_id: int | None) -> int:
+    """How many live keys the partner holds, not counting ``key_id``."""
+    live = select(func.count()).where(
+        PartnerKey.partner_id == partner_id,
+        PartnerKey.revoked_at.is_(None),
+        PartnerKey.id != (key_id or 0),
+    )
+    return session.scalar(live) or 0
 
 
 def newest_key_id(session: Session, partner: Partner) -> int:
@@ -329,18 +340,7 @@ def issue_key(
 def is_last_live_key(session: Session, key: PartnerKey) -> bool:
     """Whether revoking ``key`` leaves its partner without any live key (it then cannot
     verify cards until a new key is issued)."""
-    if key.revoked_at is not None:
-        return False
-    others = session.scalar(
-        select(func.count())
-        .select_from(PartnerKey)
-        .where(
-            PartnerKey.partner_id == key.partner_id,
-            PartnerKey.id != key.id,
-            PartnerKey.revoked_at.is_(None),
-        )
-    )
-    return not others
+    return key.revoked_at is None and _live_keys_besides(session, key.partner_id, key.id) == 0
 
 
 def revoke_key(session: Session, keys: KeyRing, actor: Actor, key: PartnerKey) -> None:

@@ -10,9 +10,11 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import date
@@ -35,13 +37,43 @@ from idsys.db import db
 from tests.conftest import (
     TODAY,
     add_staff,
+    build_app,
     mexico_city_documents,
+    migrate_to_head,
     photo_bytes,
     sample_profile,
 )
 from tests.servers import ISSUER, free_port
 
 GIVEN_NAMES = ("Ana", "Luis", "Marta", "Tomás", "Inés", "Joaquín", "Rosa", "Pablo", "Elena", "Iker")
+
+
+@contextmanager
+def two_workers(database_url: str, keys: KeyRing, instance: Path) -> Iterator[tuple[Flask, Flask]]:
+    """Two apps (two workers) on ``database_url``, migrated, each with connections of its own:
+    the fixture database shares one connection, which cannot race itself."""
+    apps: list[Flask] = []
+    try:
+        apps = [build_app(database_url, instance, keys) for _ in range(2)]
+        migrate_to_head(apps[0])
+        yield apps[0], apps[1]
+    finally:
+        for app in apps:
+            app.extensions["idsys.db"].engine.dispose()
+
+
+@contextmanager
+def racing(second: Callable[[], object], what: str) -> Iterator[None]:
+    """Run ``second`` in a thread while the caller holds what it needs (a lock, a row not yet
+    committed), and check that it waits; the block releases it (commits), and on leaving the
+    thread has finished."""
+    thread = threading.Thread(target=second)
+    thread.start()
+    thread.join(timeout=1.0)
+    assert thread.is_alive(), what
+    yield
+    thread.join(timeout=30)
+    assert not thread.is_alive(), f"still waiting after the release: {what}"
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:

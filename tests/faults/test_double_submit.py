@@ -6,7 +6,6 @@ Each test opens the form as a browser would, then posts exactly the same data tw
 from __future__ import annotations
 
 import re
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,8 +23,15 @@ from idsys.auth.models import Role, StaffUser
 from idsys.crypto import KeyRing
 from idsys.db import db
 from idsys.verification.models import Partner
-from tests.conftest import build_app, csrf_token, migrate_to_head
-from tests.faults.support import ScratchPostgres, make_staff, parse_forms, scratch_postgres
+from tests.conftest import csrf_token
+from tests.faults.support import (
+    ScratchPostgres,
+    make_staff,
+    parse_forms,
+    racing,
+    scratch_postgres,
+    two_workers,
+)
 
 
 def _hidden(page: str, name: str) -> str:
@@ -136,18 +142,12 @@ def test_staff_form_sent_twice_creates_one_account(
 
 @pytest.fixture
 def two_servers(keys: KeyRing, tmp_path: Path) -> Iterator[tuple[Flask, Flask]]:
-    """Two apps (two workers) on a PostgreSQL database of the test's own, each with its own
-    connections: the fixture database shares one connection, which cannot race itself."""
+    """Two apps (two workers) on a PostgreSQL database of the test's own."""
     server: ScratchPostgres = scratch_postgres()
-    apps: list[Flask] = []
     try:
-        url = server.create_database()
-        apps = [build_app(url, tmp_path / "instance", keys) for _ in range(2)]
-        migrate_to_head(apps[0])
-        yield apps[0], apps[1]
+        with two_workers(server.create_database(), keys, tmp_path / "instance") as apps:
+            yield apps
     finally:
-        for app in apps:
-            app.extensions["idsys.db"].engine.dispose()
         server.destroy()
 
 
@@ -179,11 +179,7 @@ def test_start_form_sent_twice_at_once_opens_one_draft(
 
     with first.app_context():
         reference = start(first)  # inserted, not yet committed
-        racer = threading.Thread(target=copy)
-        racer.start()
-        racer.join(timeout=1.0)
-        assert racer.is_alive(), "the copy should wait for the first insert"
-        db.session.commit()
-    racer.join(timeout=30)
+        with racing(copy, "the copy should wait for the first insert"):
+            db.session.commit()
     assert found == [reference]
     assert _count(first, select(func.count()).select_from(Application)) == 1

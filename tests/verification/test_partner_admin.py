@@ -8,7 +8,6 @@ partner off, and refusals (not server errors) for what an admin can type.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,13 +25,11 @@ from idsys.db import db
 from idsys.verification import services
 from idsys.verification.models import Partner, PartnerKey, PartnerKind, Scope
 from tests.conftest import (
-    build_app,
     csrf_token,
-    migrate_to_head,
     needs_postgres,
     register_partner,
 )
-from tests.faults.support import Form, parse_forms
+from tests.faults.support import Form, parse_forms, racing, two_workers
 from tests.servers import scratch_database
 
 HUGE = "9" * 400
@@ -157,26 +154,22 @@ def test_an_issue_form_without_its_key_state_issues_nothing(
 
 
 @pytest.fixture
-def two_workers(keys: KeyRing, tmp_path: Path) -> Iterator[tuple[Flask, Flask]]:
-    """Two apps with connections of their own on a scratch PostgreSQL database: the fixture
-    database shares one connection, which cannot race itself."""
-    with scratch_database(needs_postgres(), "idsys_partners") as url:
-        apps = [build_app(url, tmp_path / "instance", keys) for _ in range(2)]
-        migrate_to_head(apps[0])
-        try:
-            yield apps[0], apps[1]
-        finally:
-            for app in apps:
-                app.extensions["idsys.db"].engine.dispose()
+def workers(keys: KeyRing, tmp_path: Path) -> Iterator[tuple[Flask, Flask]]:
+    """Two apps (two workers) on a scratch database of the test PostgreSQL server."""
+    with (
+        scratch_database(needs_postgres(), "idsys_partners") as url,
+        two_workers(url, keys, tmp_path / "instance") as apps,
+    ):
+        yield apps
 
 
 @pytest.mark.parametrize("from_one_form", [False, True], ids=["two-admins", "double-click"])
 def test_two_requests_at_once_leave_at_most_two_live_keys(
-    two_workers: tuple[Flask, Flask], keys: KeyRing, from_one_form: bool
+    workers: tuple[Flask, Flask], keys: KeyRing, from_one_form: bool
 ) -> None:
     """Two workers issue a key to a partner holding one: the second counts before the first
     commits, then waits for the audit chain's lock, and must count again once it has it."""
-    first, second = two_workers
+    first, second = workers
     partner_id = _partner(first, keys)
     form: dict[str, int] = {}
     if from_one_form:  # both copies carry the key state the page was drawn at
@@ -202,12 +195,8 @@ def test_two_requests_at_once_leave_at_most_two_live_keys(
 
     with first.app_context():
         issue()  # holds the chain's lock until it commits
-        thread = threading.Thread(target=racer)
-        thread.start()
-        thread.join(timeout=1.0)
-        assert thread.is_alive(), "the second request should wait for the chain's lock"
-        db.session.commit()
-    thread.join(timeout=30)
+        with racing(racer, "the second request should wait for the chain's lock"):
+            db.session.commit()
     assert len(outcome) == 1
     expected = services.KeyAlreadyIssued if from_one_form else services.TooManyKeys
     assert isinstance(outcome[0], expected), outcome
