@@ -18,6 +18,11 @@ class ConfigError(RuntimeError):
     """The configuration cannot be used; the message tells the operator what to set."""
 
 
+# Sealing more often than this only adds transactions; an hour is the longest an auditor should
+# wait to find a verification in the chain.
+MIN_SEAL_INTERVAL, MAX_SEAL_INTERVAL = 0.05, 3600.0
+
+
 def _env(name: str) -> str | None:
     value = os.environ.get(name)
     if value is None or not value.strip():
@@ -45,6 +50,23 @@ def _env_int(name: str, default: int) -> int:
         return int(value)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number; got {value!r}.") from None
+
+
+def _env_seal_interval(name: str, default: float) -> float:
+    value = _env(name)
+    if value is None:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if seconds != 0 and not MIN_SEAL_INTERVAL <= seconds <= MAX_SEAL_INTERVAL:
+        raise ConfigError(
+            f"{name} must be a number of seconds from {MIN_SEAL_INTERVAL} to "
+            f"{MAX_SEAL_INTERVAL:.0f}, or 0 to leave sealing to `flask idsys audit-seal "
+            f"--every`; got {value!r}."
+        )
+    return seconds
 
 
 def normalise_database_url(url: str) -> str:
@@ -121,6 +143,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "IDSYS_PARTNER_RATE_LIMIT",
         "Requests per API key, e.g. '120 per minute' (the default); daily quotas are per partner.",
+    ),
+    Setting(
+        "IDSYS_AUDIT_SEAL_INTERVAL",
+        "Seconds between the seals of partner-verification audit events by each server process "
+        "(default 2). 0 turns the server's sealers off: run `flask idsys audit-seal --every "
+        "0.25` as a service of its own instead, which keeps the work off the request workers.",
     ),
     Setting(
         "IDSYS_TEST_DATABASE_URL",
@@ -201,6 +229,9 @@ class Config:
         self.REQUIRE_TOTP: bool = _env_bool("IDSYS_REQUIRE_TOTP", self.DEFAULT_REQUIRE_TOTP)
         self.PROXY_COUNT: int = _env_int("IDSYS_PROXY_COUNT", 0)
         self.SESSION_IDLE_TIMEOUT = timedelta(minutes=_env_int("IDSYS_SESSION_IDLE_MINUTES", 30))
+        self.AUDIT_SEAL_INTERVAL = _env_seal_interval(
+            "IDSYS_AUDIT_SEAL_INTERVAL", type(self).AUDIT_SEAL_INTERVAL
+        )
         partner_limit = _env("IDSYS_PARTNER_RATE_LIMIT")
         if partner_limit:
             self.PARTNER_RATE_LIMIT = partner_limit

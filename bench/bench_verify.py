@@ -5,12 +5,14 @@ registered; gunicorn serves the app (production config, Redis rate-limit storage
 wrk drives first GET /healthz (the floor: the cheapest request that touches the database) and
 then POST /api/v1/verifications with a real signed QR at the same concurrency. Every
 verification is audited as in production (an intake row, sealed into the hash chain in batches);
-the audit rows are counted at the end.
+the audit rows are counted at the end. --sealer chooses who seals: a thread in each gunicorn
+worker (the default configuration), or `flask idsys audit-seal --every 0.25` as a process of its
+own, with IDSYS_AUDIT_SEAL_INTERVAL=0 (its CPU is counted as "sealer").
 
 Needs: wrk (Debian package wrk), PostgreSQL and Redis.
     .venv/bin/python bench/bench_verify.py --postgres postgresql://postgres@127.0.0.1:5432/test \
         --redis redis://127.0.0.1:6379/15 [--workers 3] [--connections 16] [--seconds 8] \
-        [--rounds 3]
+        [--rounds 3] [--sealer workers|process]
 """
 
 from __future__ import annotations
@@ -87,6 +89,7 @@ def _prepare(url: str, workdir: Path) -> tuple[str, str]:
 # CPU time by program, from /proc: what a request costs each of the processes sharing the cores.
 SERVICES = {"postgres": "PostgreSQL", "redis-server": "Redis"}
 TICK = os.sysconf("SC_CLK_TCK")
+FLASK = [sys.executable, "-m", "flask", "--app", "wsgi"]
 
 
 def process_stat(pid: int | str) -> tuple[str, int, float] | None:
@@ -101,16 +104,24 @@ def process_stat(pid: int | str) -> tuple[str, int, float] | None:
     return name, int(fields[1]), (int(fields[11]) + int(fields[12])) / TICK
 
 
-def cpu_seconds(server_pid: int) -> dict[str, float]:
+def cpu_seconds(server_pid: int, sealer_pid: int | None = None) -> dict[str, float]:
     """CPU seconds (user + system) used so far by gunicorn (the process ``server_pid`` and its
-    workers), PostgreSQL and Redis; empty where there is no /proc to read."""
+    workers), the sealer process if any, PostgreSQL and Redis; empty where there is no /proc to
+    read."""
     totals: dict[str, float] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         found = process_stat(stat.parent.name)
         if found is None:
             continue
         name, ppid, used = found
-        program = "gunicorn" if server_pid in (int(stat.parent.name), ppid) else SERVICES.get(name)
+        pid = int(stat.parent.name)
+        program = (
+            "gunicorn"
+            if server_pid in (pid, ppid)
+            else "sealer"
+            if pid == sealer_pid
+            else SERVICES.get(name)
+        )
         if program is not None:
             totals[program] = totals.get(program, 0.0) + used
     return totals
@@ -128,13 +139,13 @@ class Run:
         return ", ".join(f"{name} {ms:.2f}" for name, ms in sorted(self.cpu_ms.items()))
 
 
-def _wrk(server_pid: int, args: list[str]) -> Run:
+def _wrk(server_pid: int, args: list[str], sealer_pid: int | None = None) -> Run:
     """Run wrk; its figures, and the CPU each program spent per request meanwhile."""
-    before = cpu_seconds(server_pid)
+    before = cpu_seconds(server_pid, sealer_pid)
     out = subprocess.run(
         ["wrk", "--latency", *args], capture_output=True, text=True, check=True
     ).stdout
-    after = cpu_seconds(server_pid)
+    after = cpu_seconds(server_pid, sealer_pid)
     rps, p50, p99, errors = parse_wrk(out)
     done = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     cpu = {name: 1000 * (after[name] - before.get(name, 0.0)) / max(done, 1) for name in after}
@@ -167,11 +178,17 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--sealer",
+        choices=("workers", "process"),
+        default="workers",
+        help="who seals the audit intake: each gunicorn worker (default) or a process of its own",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         parser.error("wrk is not installed (apt-get install wrk)")
     with scratch_database(args.postgres, "idsys_bench") as url:
-        server = None
+        server = sealer = None
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 workdir = Path(tmp)
@@ -183,21 +200,31 @@ def main() -> int:
                     workdir / "i",
                     IDSYS_RATELIMIT_STORAGE_URI=args.redis,
                     IDSYS_PARTNER_RATE_LIMIT="1000000 per minute",
+                    IDSYS_AUDIT_SEAL_INTERVAL="0" if args.sealer == "process" else "2",
                 )
                 server = start_gunicorn(env, port, args.workers, workdir / "gunicorn.err")
+                if args.sealer == "process":
+                    sealer = subprocess.Popen(
+                        [*FLASK, "idsys", "audit-seal", "--every", "0.25"],
+                        cwd=ROOT,
+                        env=env,
+                        stdout=subprocess.DEVNULL,
+                    )
+                sealer_pid = sealer.pid if sealer is not None else None
                 base = f"http://127.0.0.1:{port}"
                 script = workdir / "verify.lua"
                 script.write_text(LUA % (qr, key))
                 common = [f"-c{args.connections}", "-t2", f"-d{args.seconds}s"]
-                _wrk(server.pid, [*common[:2], "-d3s", f"{base}/healthz"])  # warm-up
+                _wrk(server.pid, [*common[:2], "-d3s", f"{base}/healthz"], sealer_pid)  # warm-up
                 # Alternating rounds: on a shared machine the speed drifts over a minute, and
                 # the ratio is only fair between measurements taken side by side.
                 rounds = []
                 for _ in range(args.rounds):
-                    floor = _wrk(server.pid, [*common, f"{base}/healthz"])
+                    floor = _wrk(server.pid, [*common, f"{base}/healthz"], sealer_pid)
                     verify = _wrk(
                         server.pid,
                         [*common, "-s", str(script), f"{base}/api/v1/verifications"],
+                        sealer_pid,
                     )
                     rounds.append((floor, verify))
                 app = create_app(
@@ -226,11 +253,15 @@ def main() -> int:
                     )
                 app.extensions["idsys.db"].engine.dispose()
         finally:
+            if sealer is not None:
+                sealer.send_signal(signal.SIGTERM)
+                sealer.wait(timeout=30)
             if server is not None:
                 server.send_signal(signal.SIGTERM)
                 server.wait(timeout=30)
     print(
-        f"gunicorn {args.workers} sync workers, {args.connections} connections, "
+        f"gunicorn {args.workers} sync workers, sealer in {args.sealer}, "
+        f"{args.connections} connections, "
         f"{args.rounds} alternating rounds of {args.seconds} s, PostgreSQL + Redis, "
         f"{os.cpu_count()} cores"
     )

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from config import MAX_SEAL_INTERVAL, MIN_SEAL_INTERVAL
 from idsys.applications import services as applicants
+from idsys.audit import sealer
 from idsys.audit.services import (
     COMMAND_LINE,
     pending_intake,
@@ -115,10 +119,36 @@ def audit_verify() -> None:
 
 
 @idsys_cli.command("audit-seal")
-def audit_seal() -> None:
-    """Seal waiting high-volume events (verifications) into the hash chain now."""
-    sealed = seal_all(db.session, keyring())
-    click.echo(f"Sealed {sealed} events into the audit chain.")
+@click.option(
+    "--every",
+    "interval",
+    type=click.FloatRange(MIN_SEAL_INTERVAL, MAX_SEAL_INTERVAL),
+    default=None,
+    metavar="SECONDS",
+    help="Keep sealing, every SECONDS, until stopped (Ctrl-C or SIGTERM): the sealer of a "
+    "deployment that sets IDSYS_AUDIT_SEAL_INTERVAL=0. Without it, seal once and exit.",
+)
+def audit_seal(interval: float | None) -> None:
+    """Seal waiting high-volume events (verifications) into the hash chain."""
+    if interval is None:
+        sealed = seal_all(db.session, keyring())
+        click.echo(f"Sealed {sealed} events into the audit chain.")
+        return
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    stop, totals = threading.Event(), list[int]()
+    # A service manager stops the sealer with SIGTERM: the seal under way finishes and commits
+    # instead of being cut off (safe, but its work would be lost). The sealing runs in a thread
+    # so that the handler never sets the event in the middle of the same thread's wait on it.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    worker = threading.Thread(
+        target=lambda: totals.append(sealer.seal_every(app, interval, stop)), name="audit-sealer"
+    )
+    click.echo(f"Sealing waiting audit events every {interval:g} s; Ctrl-C or SIGTERM stops.")
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.5)
+    click.echo(f"Stopped. Sealed {sum(totals)} events into the audit chain.")
 
 
 @idsys_cli.command("rotate-keys")

@@ -1,13 +1,15 @@
-"""A background thread per server process that seals waiting audit events into the chain.
+"""Sealing waiting audit events into the chain, on a timer.
 
-Every process runs one; the chain head's row lock makes concurrent sealers take turns, and
-`FOR UPDATE SKIP LOCKED` keeps two of them from sealing the same rows.
+By default every server process runs a background thread for it; the chain head's row lock makes
+concurrent sealers take turns, and `FOR UPDATE SKIP LOCKED` keeps two of them from sealing the
+same rows. A busy deployment can instead set ``IDSYS_AUDIT_SEAL_INTERVAL=0`` and run
+``flask idsys audit-seal --every SECONDS`` as a service of its own: each seal is a burst of work,
+and inside a request worker that burst delays the requests the worker serves (bench/README.md).
 """
 
 from __future__ import annotations
 
 import threading
-import time
 
 from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
@@ -19,15 +21,19 @@ _started: set[int] = set()
 _lock = threading.Lock()
 
 
-def _run(app: Flask, interval: float) -> None:
-    while True:
-        time.sleep(interval)
+def seal_every(app: Flask, interval: float, stop: threading.Event) -> int:
+    """Seal what is waiting every ``interval`` seconds until ``stop`` is set; returns how many
+    events were sealed. A database that does not answer is logged and tried again next time:
+    the waiting rows keep their MACs meanwhile."""
+    total = 0
+    while not stop.wait(interval):
         with app.app_context():
             try:
-                seal_all(db.session, app.extensions["idsys.keyring"])
+                total += seal_all(db.session, app.extensions["idsys.keyring"])
             except SQLAlchemyError:
                 db.session.rollback()
                 app.logger.warning("audit sealer: database unavailable; will retry")
+    return total
 
 
 def start(app: Flask) -> None:
@@ -41,4 +47,9 @@ def start(app: Flask) -> None:
         if id(app) in _started:
             return
         _started.add(id(app))
-    threading.Thread(target=_run, args=(app, interval), name="audit-sealer", daemon=True).start()
+    threading.Thread(
+        target=seal_every,
+        args=(app, interval, threading.Event()),
+        name="audit-sealer",
+        daemon=True,
+    ).start()

@@ -181,6 +181,19 @@ def test_bad_boolean_setting(clean_env: pytest.MonkeyPatch) -> None:
         create_app("development")
 
 
+@pytest.mark.parametrize(("value", "seconds"), [("0", 0.0), ("0.25", 0.25), (" 30 ", 30.0)])
+def test_seal_interval_setting(clean_env: pytest.MonkeyPatch, value: str, seconds: float) -> None:
+    clean_env.setenv("IDSYS_AUDIT_SEAL_INTERVAL", value)
+    assert seconds == get_config("development").AUDIT_SEAL_INTERVAL
+
+
+@pytest.mark.parametrize("value", ["-1", "0.01", "7200", "nan", "inf", "two"])
+def test_bad_seal_interval_stops_start_up(clean_env: pytest.MonkeyPatch, value: str) -> None:
+    clean_env.setenv("IDSYS_AUDIT_SEAL_INTERVAL", value)
+    with pytest.raises(StartupError, match="IDSYS_AUDIT_SEAL_INTERVAL must be a number of"):
+        create_app("development")
+
+
 def test_postgres_urls_use_psycopg() -> None:
     assert normalise_database_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
     assert normalise_database_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
@@ -198,6 +211,7 @@ def test_development_config_defaults(clean_env: pytest.MonkeyPatch) -> None:
     assert config.RATELIMIT_STORAGE_URI == "memory://"
     assert config.REQUIRE_TOTP is False
     assert config.SESSION_COOKIE_SECURE is False
+    assert config.AUDIT_SEAL_INTERVAL == 2.0  # a sealer in each server process
 
 
 def test_invalid_policy_stops_start_up(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
