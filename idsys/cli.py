@@ -148,6 +148,8 @@ def audit_seal(interval: float | None) -> None:
     worker.start()
     while worker.is_alive():
         worker.join(0.5)
+    if not stop.is_set():  # the thread died of an error it does not retry (printed above)
+        raise click.ClickException("The sealer stopped on an unexpected error; see above.")
     click.echo(f"Stopped. Sealed {sum(totals)} events into the audit chain.")
 
 
