@@ -19,7 +19,7 @@ from idsys.audit.services import Actor, deferred_values, insert_deferred, verify
 from idsys.crypto import KeyRing
 from idsys.db import db
 from idsys.i18n import missing_catalogues
-from tests.conftest import PG_URL
+from tests.conftest import needs_postgres
 from tests.faults.support import wait_until
 from tests.servers import migrated_app, scratch_database, server_env
 
@@ -33,9 +33,7 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'sealer.sqlite3'}"
         return
-    if not PG_URL:
-        pytest.skip("IDSYS_TEST_DATABASE_URL is not set: no PostgreSQL server to test against")
-    with scratch_database(PG_URL, "idsys_sealer") as url:
+    with scratch_database(needs_postgres(), "idsys_sealer") as url:
         yield url
 
 
