@@ -43,7 +43,7 @@ from idsys.verification.forms import (
     PartnerEditForm,
     PartnerForm,
 )
-from idsys.verification.models import Partner, PartnerKey, PartnerKind, Scope
+from idsys.verification.models import Partner, PartnerKind, Scope
 from idsys.web import retry_later
 
 api_bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -402,8 +402,8 @@ def key_issue(partner_id: int) -> Any:
 @roles_required(Role.ADMIN)
 def key_revoke(partner_id: int, prefix: str) -> Any:
     partner = _partner_or_404(partner_id)
-    key = db.session.query(PartnerKey).filter_by(partner_id=partner.id, prefix=prefix).first()
-    if key is None:
+    key = services.key_by_prefix(db.session, prefix)
+    if key is None or key.partner_id != partner.id:
         abort(404)
     form = KeyActionForm()
     if form.validate_on_submit():

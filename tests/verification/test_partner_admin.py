@@ -558,3 +558,17 @@ def test_rotation_is_explained_and_offered_only_below_two_live_keys(
         in _text(page)
     )
     assert explained in _text(page)
+
+
+def test_a_key_is_revoked_only_under_its_own_partner(
+    app: Flask, admin: FlaskClient, keys: KeyRing
+) -> None:
+    owner = _partner(app, keys)
+    other = _partner(app, keys, name="Other library")
+    (prefix,) = _live_keys(app, owner)
+    url = f"/admin/partners/{other}/keys/{prefix}/revoke"
+    assert admin.get(url).status_code == 404
+    token = csrf_token(admin, "/admin/partners/new")
+    assert admin.post(url, data={"csrf_token": token}).status_code == 404
+    assert _live_keys(app, owner) == [prefix]
+    assert _events(app, "partner.key_revoke") == []
