@@ -15,7 +15,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ from idsys.crypto import FileKeyProvider, KeyPurpose, KeyRing
 from idsys.crypto.totp import current_code
 from idsys.db import db, make_engine
 from idsys.i18n import compile_catalogues
-from idsys.policy import PresentedDocument
+from idsys.policy import PresentedDocument, local_date
 from idsys.verification import services as partners
 from idsys.verification.models import PartnerKind, Scope
 
@@ -212,6 +212,14 @@ def make_user(app: Flask, keys: KeyRing) -> Any:
             return user
 
     return make
+
+
+def city_days_ago(app: Flask, days: int) -> str:
+    """The date ``days`` before today on the city's clock, as the forms take it. The counter's
+    views judge documents against the real date: a fixed date in a test would age out of a
+    recency window, or show another number of days, as the calendar moves on."""
+    today = local_date(app.extensions["idsys.policy"], datetime.now(UTC))
+    return (today - timedelta(days=days)).isoformat()
 
 
 def sample_profile(**changes: Any) -> ApplicantProfile:

@@ -18,7 +18,14 @@ from idsys.audit.services import verify_chain
 from idsys.auth.models import Role
 from idsys.crypto import KeyRing
 from idsys.db import db
-from tests.conftest import csrf_token, login, make_clerk_client, photo_bytes, sample_profile
+from tests.conftest import (
+    city_days_ago,
+    csrf_token,
+    login,
+    make_clerk_client,
+    photo_bytes,
+    sample_profile,
+)
 
 PROFILE = {
     "given_names": "Nguyễn Thị",
@@ -45,14 +52,18 @@ VOTER_CARD = {
     "name_matches": "yes",
     "address_matches": "na",
 }
-RECEIPT = {
-    "code": "electricity_receipt",
-    "issue_date": "2026-10-13",
-    "expiry_date": "",
-    "resident_since": "",
-    "name_matches": "yes",
-    "address_matches": "yes",
-}
+
+
+def _receipt(app: Flask) -> dict[str, str]:
+    """An electricity receipt dated 40 days ago: 40 days of residence shown."""
+    return {
+        "code": "electricity_receipt",
+        "issue_date": city_days_ago(app, 40),
+        "expiry_date": "",
+        "resident_since": "",
+        "name_matches": "yes",
+        "address_matches": "yes",
+    }
 
 
 def _count(app: Flask, model: Any) -> int:
@@ -97,7 +108,7 @@ def test_whole_intake_and_decision_through_the_web(
     assert "Voter card" in page and "Not enough yet" in page
     assert 'data-code="residency' in page  # what is still missing, in words
 
-    client.post(f"{base}/documents", data={"csrf_token": token, **RECEIPT})
+    client.post(f"{base}/documents", data={"csrf_token": token, **_receipt(app)})
     page = client.get(f"{base}/documents").get_data(as_text=True)
     assert "The documents meet the rules" in page
     assert "40" in page  # days of residence shown by the receipt
@@ -377,7 +388,9 @@ def test_submitted_application_cannot_be_edited(
     client = make_clerk_client(app, clerk)
     token = csrf_token(client, f"/intake/{ref}/documents")
     response = client.post(
-        f"/intake/{ref}/documents", data={"csrf_token": token, **RECEIPT}, follow_redirects=True
+        f"/intake/{ref}/documents",
+        data={"csrf_token": token, **_receipt(app)},
+        follow_redirects=True,
     )
     assert "can no longer be changed" in response.get_data(as_text=True)
     with app.app_context():

@@ -25,6 +25,7 @@ from idsys.auth.models import Role
 from idsys.crypto import KeyRing, hash_password
 from idsys.crypto.totp import current_code
 from idsys.db import db
+from tests.conftest import city_days_ago
 from tests.e2e.conftest import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -175,7 +176,7 @@ def test_the_whole_journey(
     assert "Not enough yet" in clerk.content()
     for code_, issued, expiry, address in (
         ("voter_card", "2020-01-10", "2030-12-31", "na"),
-        ("electricity_receipt", "2026-10-13", "", "yes"),
+        ("electricity_receipt", city_days_ago(live_app, 40), "", "yes"),
     ):
         clerk.select_option("select[name=code]", code_)
         clerk.fill("input[name=issue_date]", issued)

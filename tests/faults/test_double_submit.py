@@ -23,7 +23,7 @@ from idsys.auth.models import Role, StaffUser
 from idsys.crypto import KeyRing
 from idsys.db import db
 from idsys.verification.models import Partner
-from tests.conftest import csrf_token
+from tests.conftest import city_days_ago, csrf_token
 from tests.faults.support import (
     ScratchPostgres,
     make_staff,
@@ -94,7 +94,7 @@ def test_document_form_sent_twice_adds_one_document(
         **form,
         "seen": _hidden(page, "seen"),
         "code": "electricity_receipt",
-        "issue_date": "2026-10-13",
+        "issue_date": city_days_ago(app, 40),
         "expiry_date": "",
         "address_matches": "yes",
     }
