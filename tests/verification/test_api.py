@@ -379,6 +379,12 @@ def test_rate_limit_per_key(app_factory: Any, keys: KeyRing) -> None:
     assert 1 <= int(response.headers["Retry-After"]) <= 60
     assert "X-RateLimit-Remaining" not in response.headers  # one storage call per request
     conforms(response)
+    # The status list has the same limit, counted on its own: checks did not use it up.
+    headers = {"Authorization": f"Bearer {key}"}
+    lists = [client.get("/api/v1/status-list", headers=headers) for _ in range(3)]
+    assert [r.status_code for r in lists] == [200, 200, 429]
+    assert 1 <= int(lists[-1].headers["Retry-After"]) <= 60
+    conforms(lists[-1], "/api/v1/status-list", "get")
 
 
 def test_wrong_secrets_under_a_partners_prefix_do_not_use_up_its_limit(
