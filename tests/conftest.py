@@ -44,6 +44,7 @@ from idsys.i18n import compile_catalogues
 from idsys.policy import PresentedDocument, local_date
 from idsys.verification import services as partners
 from idsys.verification.models import PartnerKind, Scope
+from tests.servers import scratch_database
 
 PG_URL = os.environ.get("IDSYS_TEST_DATABASE_URL", "").strip()
 REDIS_URL = os.environ.get("IDSYS_TEST_REDIS_URL", "").strip()
@@ -462,3 +463,17 @@ def needs_postgres() -> str:
     if not PG_URL:
         pytest.skip("IDSYS_TEST_DATABASE_URL is not set: no PostgreSQL server to test against")
     return PG_URL
+
+
+@pytest.fixture
+def own_app(keys: KeyRing, tmp_path: Path) -> Iterator[Flask]:
+    """An app on a scratch PostgreSQL database of its own, through its own engine as in
+    production: its sessions commit for real, and the partner API's statements run directly
+    (`idsys.db.statements`), which a session joined to a test's outer transaction cannot."""
+    with scratch_database(needs_postgres(), "idsys_engine") as url:
+        app = build_app(url, tmp_path / "instance", keys)
+        migrate_to_head(app)
+        try:
+            yield app
+        finally:
+            app.extensions["idsys.db"].engine.dispose()

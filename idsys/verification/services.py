@@ -45,7 +45,7 @@ from idsys.crypto.claim169 import (
     decode_and_verify,
 )
 from idsys.crypto.statuslist import public_reason, sign_status_list
-from idsys.db import MAX_ROW_ID, statement_by_statement, table_of
+from idsys.db import MAX_ROW_ID, Statements, statements, table_of
 from idsys.i18n import N_
 from idsys.verification.models import Partner, PartnerKey, PartnerKind, PartnerUsage, Scope
 
@@ -484,7 +484,7 @@ class PartnerContext:
         return Scope(self.scope)
 
 
-def _partner_of(session: Session, secret: str | None, row: Sequence[Any] | None) -> PartnerContext:
+def _partner_of(run: Statements, secret: str | None, row: Sequence[Any] | None) -> PartnerContext:
     """Check a presented key against its stored row (key columns first); every failure looks
     the same to the caller.
 
@@ -498,7 +498,7 @@ def _partner_of(session: Session, secret: str | None, row: Sequence[Any] | None)
         raise PartnerDisabled()
     now = datetime.now(UTC)
     if last_used is None or _aware(last_used) < now - LAST_USED_GRANULARITY:
-        session.connection().execute(_TOUCH_KEY, {"key": key_id, "at": now})
+        run.execute(_TOUCH_KEY, {"key": key_id, "at": now})
     return PartnerContext(partner_id, scope, quota)
 
 
@@ -507,8 +507,8 @@ def authenticate(session: Session, presented: str | None) -> PartnerContext:
     parts = apikeys.split_key(presented or "")
     if parts is None:
         raise AuthFailed()
-    row = session.connection().execute(_KEY_BY_PREFIX, {"prefix": parts[0]}).first()
-    return _partner_of(session, parts[1], row)
+    run = statements(session)
+    return _partner_of(run, parts[1], run.first(_KEY_BY_PREFIX, {"prefix": parts[0]}))
 
 
 def _aware(moment: datetime) -> datetime:
@@ -658,11 +658,10 @@ def verify(
     RequestRejected for a mistyped number from an authenticated partner. The caller then
     counts and audits the check with `record_check`, or audits the refusal.
 
-    Reads and writes one statement at a time, each committing on its own where the database
-    allows: a verification's one write is a single statement, so a transaction around it would
-    only add two round trips (BEGIN and COMMIT) to every check.
+    On PostgreSQL its statements run directly, each committing on its own (`idsys.db.statements`):
+    a verification's one write is a single statement, so a transaction around it would only add
+    two round trips (BEGIN and COMMIT) to every check.
     """
-    statement_by_statement(session)
     invalid: Verification | None = None
     number: str | None = None
     mistyped: InvalidCardNumber | None = None
@@ -685,11 +684,11 @@ def verify(
         except InvalidCardNumber as exc:
             mistyped = exc
     parts = apikeys.split_key(presented_key or "")
+    run = statements(session)
     row = None
     if parts is not None:
-        params = {"prefix": parts[0], "number": number}
-        row = session.connection().execute(_KEY_AND_CARD, params).first()
-    partner = _partner_of(session, parts[1] if parts else None, row)
+        row = run.first(_KEY_AND_CARD, {"prefix": parts[0], "number": number})
+    partner = _partner_of(run, parts[1] if parts else None, row)
     if mistyped is not None:
         raise RequestRejected(422, "invalid_card_number", str(mistyped), partner)
     if invalid is not None:
@@ -777,11 +776,10 @@ def record_check(
         target_id=outcome.card.id if outcome.card is not None else None,
         detail=f"partner={partner.id};{outcome.result}",
     )
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         params = {**values, "partner": partner.id, "today": today, "quota": partner.daily_quota}
-        counted = connection.execute(_COUNT_AND_AUDIT, params).first() is not None
-        session.commit()  # ends the statement-by-statement mode `verify` may have started
+        counted = statements(session).first(_COUNT_AND_AUDIT, params) is not None
+        session.commit()
         if counted:
             return
     insert_deferred(session, values)

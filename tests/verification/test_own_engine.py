@@ -1,17 +1,15 @@
 """Verification on PostgreSQL through the app's own engine, as in production.
 
-The other tests run each PostgreSQL test inside one transaction they roll back, where a session
-cannot commit statement by statement; here the app has a scratch database of its own, so the
-autocommit reads, the one-statement count-and-audit and the pool's reset are the real ones.
+The other tests run each PostgreSQL test inside one transaction they roll back, where the
+statements cannot run directly, each committing on its own (`idsys.db.statements`); here the app
+has a scratch database of its own, so the direct reads, the one-statement count-and-audit and
+the pool's reset are the real ones.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from flask import Flask
 from sqlalchemy import func, select, update
 
@@ -25,24 +23,9 @@ from idsys.verification import services
 from idsys.verification.models import PartnerUsage
 from tests.conftest import (
     TODAY,
-    build_app,
-    migrate_to_head,
-    needs_postgres,
     register_partner,
     sample_profile,
 )
-from tests.servers import scratch_database
-
-
-@pytest.fixture
-def own_app(keys: KeyRing, tmp_path: Path) -> Iterator[Flask]:
-    with scratch_database(needs_postgres(), "idsys_engine") as url:
-        app = build_app(url, tmp_path / "instance", keys)
-        migrate_to_head(app)
-        try:
-            yield app
-        finally:
-            app.extensions["idsys.db"].engine.dispose()
 
 
 def _card_and_partner(app: Flask, keys: KeyRing, quota: int) -> tuple[str, str]:
@@ -106,7 +89,7 @@ def test_results_that_name_no_card_are_counted_and_audited_too(
 
 
 def test_connections_go_back_to_the_pool_transactional(own_app: Flask, keys: KeyRing) -> None:
-    """A connection used statement by statement is reset before anything else gets it: a later
+    """A connection used directly (autocommit) is reset before anything else gets it: a later
     transaction that fails must still roll back whole."""
     qr, key = _card_and_partner(own_app, keys, quota=10)
     assert _post(own_app, key, {"qr": qr}).status_code == 200
