@@ -6,8 +6,9 @@ created and changed only by Alembic migrations (``flask db upgrade``), never by 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from flask import Flask, current_app
@@ -48,6 +49,8 @@ class DatabaseState:
     engine: Engine
     # Tests bind every session to one connection whose outer transaction they roll back.
     bind: Engine | Connection
+    # Each thread's connection for `DirectStatements`.
+    kept: threading.local = field(default_factory=threading.local)
 
 
 def _state() -> DatabaseState:
@@ -102,7 +105,8 @@ class _Compiled:
     sql: str
 
 
-# By statement: the direct way serves one dialect, PostgreSQL through psycopg.
+# By statement, for statements built once (module constants); the direct way serves one
+# dialect, PostgreSQL through psycopg.
 _COMPILED: dict[int, _Compiled] = {}
 
 
@@ -128,27 +132,24 @@ def _compiled(statement: Executable, dialect: Dialect) -> _Compiled:
 
 
 class DirectStatements:
-    """Core statements run straight on a pooled connection's driver (psycopg), each committing
-    on its own: for the partner API, which answers hundreds of checks a second with one read
-    and one write.
+    """Core statements run straight on the driver (psycopg), each committing on its own: for
+    the partner API, which answers hundreds of checks a second with one read and one write.
 
     Per statement, SQLAlchemy's session and connection layers cost about as much CPU as the
-    statement itself (bench/README.md). The statements stay SQLAlchemy Core, compiled once by
-    the dialect; only their execution skips the layers. Driver errors are raised as
-    SQLAlchemy's own (a lost database answers 503, as everywhere else), and a connection found
-    broken is invalidated. The connection goes back to the pool, transactional again, when the
-    request's session is removed (`release_direct`).
+    statement itself, and a connection taken from the pool costs a round trip of its own (the
+    pre-ping); bench/README.md has the figures. So each worker thread keeps one connection for
+    this: taken from the pool once (pinged then), detached from it, in autocommit for good. The
+    statements stay SQLAlchemy Core, compiled once by the dialect; only their execution skips
+    the layers.
+
+    The kept connection is checked by use, not pinged on every request: a read that finds it
+    gone (a database restart, an idle timeout) runs again, once, on a new one. Any other
+    failure drops a broken connection and is raised as SQLAlchemy's error, so a lost database
+    answers 503 as everywhere else.
     """
 
-    def __init__(self, engine: Engine) -> None:
-        self._dialect = engine.dialect
-        try:
-            # Checked out as for a session, pre-ping included.
-            self._pooled = engine.raw_connection()
-        except self._dialect.loaded_dbapi.Error as exc:
-            raise self._wrapped(exc, None, None, broken=True) from exc
-        self._driver: Any = cast(Any, self._pooled.driver_connection)  # psycopg's Connection
-        self._driver.autocommit = True
+    def __init__(self, engine: Engine, kept: threading.local) -> None:
+        self._engine, self._kept, self._dialect = engine, kept, engine.dialect
 
     def first(self, statement: Executable, params: Mapping[str, Any]) -> Sequence[Any] | None:
         cursor = self._run(statement, params)
@@ -160,14 +161,39 @@ class DirectStatements:
     def _run(self, statement: Executable, params: Mapping[str, Any]) -> Any:
         entry = _compiled(statement, self._dialect)
         values = entry.compiled.construct_params(params)
-        try:
-            # Prepared from the first use: these statements run on every request.
-            return self._driver.execute(entry.sql, values, prepare=True)
-        except self._dialect.loaded_dbapi.Error as exc:
-            broken = self._dialect.is_disconnect(exc, self._driver, None)
-            if broken:
-                self._pooled.invalidate(exc)
-            raise self._wrapped(exc, entry.sql, values, broken=broken) from exc
+        # A read has no effect to repeat; a write may have taken effect before the connection
+        # was lost, so it is never run twice.
+        retry = bool(getattr(statement, "is_select", False))
+        while True:
+            driver = self._connection()
+            try:
+                # Prepared from the first use: these statements run on every request.
+                return driver.execute(entry.sql, values, prepare=True)
+            except self._dialect.loaded_dbapi.Error as exc:
+                broken = self._dialect.is_disconnect(exc, driver, None)
+                if broken:
+                    self._drop(driver)
+                if not (broken and retry):
+                    raise self._wrapped(exc, entry.sql, values, broken=broken) from exc
+                retry = False
+
+    def _connection(self) -> Any:
+        """This thread's kept connection (psycopg's), taken from the pool if it has none."""
+        driver = getattr(self._kept, "driver", None)
+        if driver is None:
+            try:
+                pooled = self._engine.raw_connection()
+            except self._dialect.loaded_dbapi.Error as exc:
+                raise self._wrapped(exc, None, None, broken=True) from exc
+            driver = cast(Any, pooled.driver_connection)
+            pooled.detach()  # the pool no longer counts it, and never gets it back
+            driver.autocommit = True
+            self._kept.driver = driver
+        return driver
+
+    def _drop(self, driver: Any) -> None:
+        self._kept.driver = None
+        driver.close()  # psycopg closes a broken connection without complaint
 
     def _wrapped(
         self, exc: Exception, sql: str | None, values: Any, *, broken: bool
@@ -183,11 +209,6 @@ class DirectStatements:
             dialect=self._dialect,
         )
 
-    def release(self) -> None:
-        if self._pooled.is_valid and not self._driver.closed:
-            self._driver.autocommit = False
-        self._pooled.close()
-
 
 Statements = SessionStatements | DirectStatements
 _DIRECT = "idsys.direct"
@@ -197,26 +218,19 @@ def statements(session: Session) -> Statements:
     """How a hot path runs its Core statements in this request: directly (`DirectStatements`)
     on PostgreSQL through psycopg, on the app's own engine, while the session holds no
     transaction; otherwise through the session (SQLite, and tests whose sessions join an
-    outer transaction they roll back). The same object for the rest of the request."""
+    outer transaction they roll back). The same choice for the rest of the request."""
     found = session.info.get(_DIRECT)
     if found is not None:
         return cast(DirectStatements, found)
-    bind = session.get_bind()
+    state = _state()
     if (
-        isinstance(bind, Engine)
-        and (bind.dialect.name, bind.dialect.driver) == ("postgresql", "psycopg")
+        session.get_bind() is state.engine
+        and (state.engine.dialect.name, state.engine.dialect.driver) == ("postgresql", "psycopg")
         and not session.in_transaction()
     ):
-        direct = session.info[_DIRECT] = DirectStatements(bind)
+        direct = session.info[_DIRECT] = DirectStatements(state.engine, state.kept)
         return direct
     return SessionStatements(session)
-
-
-def release_direct(session: Session) -> None:
-    """Give back the connection `statements` took for this session, if it took one."""
-    direct = session.info.pop(_DIRECT, None)
-    if direct is not None:
-        direct.release()
 
 
 class Database:
@@ -237,8 +251,6 @@ class Database:
 
         @app.teardown_appcontext
         def _remove_session(_exc: BaseException | None) -> None:
-            if self._scoped.registry.has():
-                release_direct(self._scoped())
             self._scoped.remove()
 
     @property

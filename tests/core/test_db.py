@@ -1,9 +1,10 @@
-"""How hot paths run their Core statements (`idsys.db.statements`): directly on a pooled
-psycopg connection when the app is on PostgreSQL through its own engine, through the session
-everywhere else; and what the direct way does with errors and with the connection it took."""
+"""How hot paths run their Core statements (`idsys.db.statements`): directly, on a psycopg
+connection each thread keeps, when the app is on PostgreSQL through its own engine; through the
+session everywhere else. And what the direct way does with errors and lost connections."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import psycopg
@@ -37,18 +38,32 @@ def test_through_the_session_unless_on_the_apps_own_postgresql_engine(app: Flask
         assert run.first(select(text("1")), {}) == (1,)
 
 
-def test_directly_on_the_own_engine_once_per_request(own_app: Flask) -> None:
-    with own_app.app_context():
-        _add_probe()
+def _backend(app: Flask) -> int:
+    """The server process behind this thread's direct connection, asked in a request of its
+    own."""
+    with app.app_context():
         run = statements(db.session)
         assert isinstance(run, DirectStatements)
-        assert statements(db.session) is run  # one connection for the whole request
-        assert db.engine.pool.checkedout() == 1  # type: ignore[attr-defined]
-    # Given back when the request's session is removed, transactional again.
+        row = run.first(select(text("pg_backend_pid()")), {})
+        assert row is not None
+        return int(row[0])
+
+
+def test_each_thread_keeps_one_connection_outside_the_pool(own_app: Flask) -> None:
+    with own_app.app_context():
+        _add_probe()
+    first = _backend(own_app)
+    assert _backend(own_app) == first  # kept from one request to the next, not pinged
     with own_app.app_context():
         assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        # What the pool hands to sessions stays transactional.
         with db.engine.connect() as connection:
             assert connection.connection.dbapi_connection.autocommit is False  # type: ignore[union-attr]
+    other: list[int] = []
+    thread = threading.Thread(target=lambda: other.append(_backend(own_app)))
+    thread.start()
+    thread.join()
+    assert other and other[0] != first
 
 
 def test_a_session_already_in_a_transaction_keeps_its_statements(own_app: Flask) -> None:
@@ -89,22 +104,36 @@ def test_an_error_is_sqlalchemys_and_leaves_the_connection_usable(own_app: Flask
         assert run.first(_NAME, {}) == ("Library",)
 
 
-def test_a_lost_connection_is_a_503_error_and_is_not_pooled_again(own_app: Flask) -> None:
+def _terminate(app: Flask, backend: int) -> None:
+    with app.app_context(), db.engine.connect() as other:
+        other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+
+
+def test_a_read_that_finds_its_connection_lost_runs_again_on_a_new_one(own_app: Flask) -> None:
+    """A database restart or an idle timeout since the last request costs no failed request."""
     with own_app.app_context():
         _add_probe()
-        run = statements(db.session)
-        backend = run.first(select(text("pg_backend_pid()")), {})
-        assert backend is not None
-        with db.engine.connect() as other:
-            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend[0]})
-        with pytest.raises(OperationalError) as raised:  # answered 503 by idsys.web
-            run.first(_NAME, {})
-        assert raised.value.connection_invalidated
+    lost = _backend(own_app)
+    _terminate(own_app, lost)
     with own_app.app_context():
-        run = statements(db.session)
-        fresh = run.first(select(text("pg_backend_pid()")), {})
-        assert fresh is not None and fresh[0] != backend[0]
-        assert run.first(_NAME, {}) == ("Library",)
+        assert statements(db.session).first(_NAME, {}) == ("Library",)
+    assert _backend(own_app) != lost
+
+
+def test_a_write_that_finds_its_connection_lost_is_a_503_error_not_run_twice(
+    own_app: Flask,
+) -> None:
+    with own_app.app_context():
+        _add_probe()
+    lost = _backend(own_app)
+    _terminate(own_app, lost)
+    with own_app.app_context():
+        rename = _probes.update().where(_probes.c.id == 1).values(name="Twice?")
+        with pytest.raises(OperationalError) as raised:  # answered 503 by idsys.web
+            statements(db.session).execute(rename, {})
+        assert raised.value.connection_invalidated
+        assert statements(db.session).first(_NAME, {}) == ("Library",)  # on a new connection
+    assert _backend(own_app) != lost
 
 
 class _Shouted(TypeDecorator[str]):

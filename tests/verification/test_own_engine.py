@@ -89,8 +89,8 @@ def test_results_that_name_no_card_are_counted_and_audited_too(
 
 
 def test_connections_go_back_to_the_pool_transactional(own_app: Flask, keys: KeyRing) -> None:
-    """A connection used directly (autocommit) is reset before anything else gets it: a later
-    transaction that fails must still roll back whole."""
+    """The direct way's autocommit connection is kept apart from the pool: what the pool hands
+    out stays transactional, and a later transaction that fails still rolls back whole."""
     qr, key = _card_and_partner(own_app, keys, quota=10)
     assert _post(own_app, key, {"qr": qr}).status_code == 200
     with own_app.app_context():
