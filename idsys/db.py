@@ -152,8 +152,9 @@ class DirectStatements:
         self._engine, self._kept, self._dialect = engine, kept, engine.dialect
 
     def first(self, statement: Executable, params: Mapping[str, Any]) -> Sequence[Any] | None:
-        cursor = self._run(statement, params)
-        return cursor.fetchone() if cursor.description is not None else None
+        """The first row of a statement that returns rows (a SELECT, or DML with RETURNING)."""
+        row: Sequence[Any] | None = self._run(statement, params).fetchone()
+        return row
 
     def execute(self, statement: Executable, params: Mapping[str, Any]) -> None:
         self._run(statement, params)

@@ -134,7 +134,10 @@ def _check_text(value: object, field: str, max_len: int) -> str:
         raise ValueError(f"{field} must be text")
     if not value or value != value.strip() or len(value) > max_len:
         raise ValueError(f"{field} must be 1 to {max_len} characters, without outer spaces")
-    if any(unicodedata.category(char) in _FORBIDDEN_CATEGORIES for char in value):
+    # Every forbidden category is unprintable: most text is settled by the fast test alone.
+    if not value.isprintable() and any(
+        unicodedata.category(char) in _FORBIDDEN_CATEGORIES for char in value
+    ):
         raise ValueError(f"{field} contains control or line-break characters")
     return value
 

@@ -8,7 +8,9 @@ cannot hide.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
+import unicodedata
 import zlib
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -25,6 +27,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from idsys.crypto.base45 import ALPHABET, b45decode, b45encode
 from idsys.crypto.claim169 import (
+    _FORBIDDEN_CATEGORIES,
     DEFAULT_MAX_TEXT_LEN,
     BadSignatureError,
     CardClaims,
@@ -357,6 +360,19 @@ def test_only_permitted_claims_on_the_wire(any_key: PrivateKey, claims: CardClai
 def test_claims_validation(make: Callable[[], CardClaims]) -> None:
     with pytest.raises(ValueError):  # noqa: PT011 - each case has its own message
         make()
+
+
+def test_text_that_passes_the_printable_test_holds_no_forbidden_character() -> None:
+    """Names are first tested with str.isprintable; only text that fails it is looked at
+    character by character. Every character of a forbidden category must fail it."""
+    slipping = [
+        f"U+{code:04X}"
+        for code in range(sys.maxunicode + 1)
+        if unicodedata.category(chr(code)) in _FORBIDDEN_CATEGORIES and chr(code).isprintable()
+    ]
+    assert slipping == []
+    # Unprintable but allowed (a no-break space, a soft hyphen) still passes.
+    assert CardClaims("C-1", "Ana\u00a0María\u00adJosé", date(2000, 1, 1))
 
 
 def test_encode_refuses_bad_arguments(
