@@ -24,8 +24,12 @@ class Access:
     roles: frozenset[Role]
     # Pages a signed-in user may open before finishing set-up (new password, TOTP enrolment).
     during_setup: bool = False
+    # Opened by a partner's API key, which the view checks; the staff sign-in plays no part.
+    api_key: bool = False
 
     def describe(self) -> str:
+        if self.api_key:
+            return "api key"
         if self.public:
             return "public"
         return ",".join(sorted(r.value for r in self.roles))
@@ -39,6 +43,13 @@ def _declare(view: F, access: Access) -> F:
 def public(view: F) -> F:
     """Anyone, signed in or not (login page, health check, public key set)."""
     return _declare(view, Access(public=True, roles=frozenset()))
+
+
+def api_key_required(view: F) -> F:
+    """Partners, by the API key the view itself checks (the partner API). The staff sign-in is
+    not consulted: a browser that is also signed in gains nothing by it, and its session is
+    neither read nor kept alive by these calls."""
+    return _declare(view, Access(public=True, roles=frozenset(), api_key=True))
 
 
 def roles_required(*roles: Role, during_setup: bool = False) -> Callable[[F], F]:

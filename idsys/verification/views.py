@@ -27,7 +27,7 @@ from flask_login import current_user
 from limits import RateLimitItem
 from limits import parse as parse_limit
 
-from idsys.auth.access import public, roles_required
+from idsys.auth.access import api_key_required, public, roles_required
 from idsys.auth.models import Role
 from idsys.auth.services import actor_of
 from idsys.cards.numbers import normalise as normalise_card_number
@@ -210,7 +210,7 @@ def _refuse(exc: services.PartnerError) -> Response:
 
 
 @api_bp.post("/verifications")
-@public  # authenticated by API key, in the service
+@api_key_required
 def verifications() -> Any:
     """Verify a scanned QR, or a card number with the holder's date of birth."""
     limited = _partner_rate_limited()
@@ -258,7 +258,7 @@ def verifications() -> Any:
 
 
 @api_bp.get("/status-list")
-@public  # authenticated by API key, below
+@api_key_required
 def status_list() -> Any:
     """The signed list of revoked cards, for verifiers that work offline between syncs."""
     limited = _partner_rate_limited()

@@ -28,7 +28,7 @@ from idsys.db import db
 from idsys.verification import services
 from idsys.verification.models import PartnerKind, Scope
 from idsys.verification.offline import check as offline_check
-from tests.conftest import TODAY, register_partner, sample_profile
+from tests.conftest import TODAY, login, register_partner, sample_profile
 
 OPENAPI = json.loads(
     (Path(__file__).resolve().parents[2] / "idsys" / "verification" / "openapi.json").read_text()
@@ -340,6 +340,20 @@ def test_keys_are_checked_and_revocable(
         services.revoke_key(db.session, keys, SYSTEM, stored)
         db.session.commit()
     assert _post(client, key, {"qr": "x"}).status_code == 401
+
+
+def test_a_staff_sign_in_neither_opens_the_api_nor_is_kept_alive_by_it(
+    client: FlaskClient, partner: Any, make_user: Any
+) -> None:
+    """The scanner page may run in a browser that is also signed in as staff."""
+    key = partner()
+    assert login(client, make_user(Role.CLERK)).status_code == 302
+    refused = _post(client, None, {"qr": "x"})
+    assert refused.status_code == 401 and refused.json["error"] == "invalid_api_key"
+    answered = _post(client, key, {"qr": "x"})
+    assert answered.status_code == 200
+    # The session's idle clock was not read or moved: no cookie is sent back.
+    assert "Set-Cookie" not in answered.headers and "Set-Cookie" not in refused.headers
 
 
 def test_disabled_partner_gets_403(
