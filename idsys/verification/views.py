@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import re
 import time as clock
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
+from functools import lru_cache, wraps
 from pathlib import Path
 from typing import Any
 
@@ -109,16 +110,21 @@ def _limit_reset(setting: str, *identity: str, count: bool = True) -> int | None
     return max(1, int(reset_at - clock.time()))
 
 
-def _partner_rate_limited() -> Response | None:
-    """Count the request against its key's limit (PARTNER_RATE_LIMIT, one bucket per key and
-    route); a 429 with Retry-After once it is used up.
+def _limited_per_key(view: Callable[[], Any]) -> Callable[[], Any]:
+    """Count each request against its key's limit (PARTNER_RATE_LIMIT, one bucket per key and
+    route) before the view runs; a 429 with Retry-After once it is used up.
 
-    Through Flask-Limiter's own strategy and storage, as its decorator would, but called here:
-    the decorator resolves the route's limits afresh on every request, which cost a partner API
-    call as much CPU as its Redis round trip (bench/README.md).
+    Through Flask-Limiter's own strategy and storage, as its decorator would, but not through
+    that decorator: it resolves the route's limits afresh on every request, which cost a
+    partner API call as much CPU as its Redis round trip (bench/README.md).
     """
-    wait = _limit_reset("PARTNER_RATE_LIMIT", _limit_key(), str(request.endpoint))
-    return None if wait is None else retry_later(429, wait)
+
+    @wraps(view)
+    def limited() -> Any:
+        wait = _limit_reset("PARTNER_RATE_LIMIT", _limit_key(), str(request.endpoint))
+        return view() if wait is None else retry_later(429, wait)
+
+    return limited
 
 
 def _today() -> date:
@@ -211,11 +217,9 @@ def _refuse(exc: services.PartnerError) -> Response:
 
 @api_bp.post("/verifications")
 @api_key_required
+@_limited_per_key
 def verifications() -> Any:
     """Verify a scanned QR, or a card number with the holder's date of birth."""
-    limited = _partner_rate_limited()
-    if limited is not None:
-        return limited
     session, keys = db.session, keyring()
     body = _parse_body()
     check = body if isinstance(body, Rejected) else _validate(body)
@@ -259,11 +263,9 @@ def verifications() -> Any:
 
 @api_bp.get("/status-list")
 @api_key_required
+@_limited_per_key
 def status_list() -> Any:
     """The signed list of revoked cards, for verifiers that work offline between syncs."""
-    limited = _partner_rate_limited()
-    if limited is not None:
-        return limited
     session, keys = db.session, keyring()
     try:
         partner = services.authenticate(session, _api_key())

@@ -20,6 +20,8 @@ _probes = Table(
     "probes", MetaData(), Column("id", Integer, primary_key=True), Column("name", String)
 )
 _NAME = select(_probes.c.name).where(_probes.c.id == 1)
+# Built once, as the direct way expects of its statements (it compiles each once).
+_BACKEND = select(text("pg_backend_pid()"))
 
 
 def _add_probe() -> None:
@@ -44,7 +46,7 @@ def _backend(app: Flask) -> int:
     with app.app_context():
         run = statements(db.session)
         assert isinstance(run, DirectStatements)
-        row = run.first(select(text("pg_backend_pid()")), {})
+        row = run.first(_BACKEND, {})
         assert row is not None
         return int(row[0])
 
